@@ -1,0 +1,50 @@
+"""visual-erm-rl: RL for vision-to-code with a visual-equivalence reward model."""
+
+from setuptools import find_packages, setup
+
+CORE = [
+    "numpy",
+    "pillow",
+    "matplotlib>=3.8",
+    "cairosvg>=2.7",
+    "defusedxml>=0.7",
+    "playwright>=1.45",
+    "markdown-it-py>=3.0",
+    "json-repair>=0.30",
+    "httpx>=0.27",
+    "scipy",
+    "scikit-image",
+    "pandas",
+    "pyarrow",
+    "tqdm",
+    "rich",
+    "psutil",
+    "hydra-core>=1.3",
+    "omegaconf",
+    "fastapi",
+    "uvicorn",
+    "ray",
+    "wandb",
+    "apted",
+    "transformers",
+    "packaging<26",
+]
+
+EXTRAS = {
+    # verl pins transformers<5.11; never its cpu/vllm/fsdp extras on CPU (they pin torch 2.11).
+    "train": ["verl[verl-core]==0.9.1"],
+    "gpu": ["vllm", "flash-attn", "deepspeed"],
+    "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis", "ruff"],
+}
+
+setup(
+    name="visual-erm-rl",
+    version="0.1.0",
+    description="GRPO for chart/table/SVG-to-code with the Visual-ERM reward, on verl and Ray",
+    packages=find_packages(include=["verm_rl*", "reward_workers*", "recipes*"]),
+    package_data={"verm_rl": ["prompts/*.txt", "assets/**/*"]},
+    python_requires=">=3.10",
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["verm-rl=verm_rl.cli:main"]},
+)

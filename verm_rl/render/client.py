@@ -1,0 +1,183 @@
+"""Rendering from any process: ``render(task, source, **options)`` with lazily started warm workers."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from verm_rl.render.protocol import WorkerGone, read_message, write_message
+from verm_rl.render.result import RenderResult
+from verm_rl.tasks import check_task, extract_code
+
+log = logging.getLogger(__name__)
+
+TASK_TIMEOUT_S = {"chart": 15.0, "table": 15.0, "svg": 10.0}  # upstream's timeouts
+WORKER_FAMILY = {"chart": "python", "svg": "python", "table": "browser"}
+
+
+@dataclass
+class RenderOptions:
+    """Render settings. The same settings must be used for the reference and the candidate."""
+
+    dpi: int = 100  # chart savefig dpi (upstream: matplotlib's default 100)
+    timeout_s: float | None = None  # wall clock that kills; None = per task (chart/table 15, svg 10)
+    memory_mb: int = 2048  # address space a program may add on top of the warm worker
+    file_size_mb: int = 64  # largest file a program may write in its scratch dir
+    max_pixels: int = 40_000_000  # largest image (w*h) a chart or table may produce
+    max_png_mb: int = 16
+    max_source_kb: int = 512  # longer programs are not run ("too_large")
+    svg_width: int = 336
+    svg_height: int = 336
+    table_padding: int = 12  # crop to content plus this many pixels
+    stdout_bytes: int = 8192  # captured program output kept in RenderResult.stdout
+
+    def replace(self, **overrides: Any) -> RenderOptions:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown render option(s) {sorted(unknown)}; known: {sorted(known)}")
+        return RenderOptions(**{**asdict(self), **overrides})
+
+    def resolved(self, task: str) -> dict[str, Any]:
+        out = asdict(self)
+        if out["timeout_s"] is None:
+            out["timeout_s"] = TASK_TIMEOUT_S[task]
+        return out
+
+
+class WarmWorker:
+    """One warm worker subprocess (``verm_rl.render.worker``) and the pipe to it."""
+
+    def __init__(self, family: str, start_timeout_s: float = 180.0, grace_s: float = 10.0):
+        self.family = family
+        self.start_timeout_s = start_timeout_s
+        self.grace_s = grace_s  # slack on top of a request's own timeout before the worker is killed
+        self.proc: subprocess.Popen | None = None
+        self.info: dict[str, Any] = {}
+        self.restarts = 0
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        env = dict(os.environ)
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "verm_rl.render.worker", self.family],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,
+        )
+        try:
+            self.info = read_message(self.proc.stdout.fileno(), time.monotonic() + self.start_timeout_s)
+        except WorkerGone as e:
+            self._kill()
+            raise RuntimeError(f"render worker ({self.family}) failed to start: {e}") from None
+        log.info("render worker %s ready: %s", self.family, self.info)
+
+    def _kill(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+            self.proc = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def request(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Send one request; on a dead or hung worker, restart it and return a crash/timeout."""
+        with self._lock:
+            if not self.alive():
+                if self.proc is not None:
+                    self.restarts += 1
+                    self._kill()
+                self._start()
+            try:
+                write_message(self.proc.stdin.fileno(), request)
+                return read_message(self.proc.stdout.fileno(), time.monotonic() + timeout_s + self.grace_s)
+            except (WorkerGone, BrokenPipeError, OSError) as e:
+                hung = self.alive()
+                self._kill()
+                self.restarts += 1
+                kind = "timeout" if hung else "crash"
+                return {"ok": False, "error_kind": kind, "message": f"render worker lost: {e}"}
+
+    def close(self) -> None:
+        with self._lock:
+            if self.alive():
+                try:
+                    write_message(self.proc.stdin.fileno(), None)
+                    self.proc.wait(timeout=5)
+                except Exception:
+                    pass
+            self._kill()
+
+
+class Renderer:
+    """Renders chart/table/SVG sources in warm, sandboxed workers owned by this object."""
+
+    def __init__(self, **defaults: Any):
+        self.options = RenderOptions().replace(**defaults)
+        self._workers: dict[str, WarmWorker] = {}
+        self._lock = threading.Lock()
+
+    def worker(self, task: str) -> WarmWorker:
+        family = WORKER_FAMILY[check_task(task)]
+        with self._lock:
+            if family not in self._workers:
+                self._workers[family] = WarmWorker(family)
+            return self._workers[family]
+
+    def render(self, task: str, source: str | None, **options: Any) -> RenderResult:
+        """Render ``source`` for ``task``. Never raises for bad programs: see ``RenderResult``."""
+        start = time.monotonic()
+        opts = self.options.replace(**options).resolved(check_task(task))
+        if not isinstance(source, str) or not source.strip():
+            return RenderResult.failure("no_code", "no program to render")
+        if len(source.encode("utf-8", "replace")) > opts["max_source_kb"] * 1024:
+            return RenderResult.failure("too_large", f"source longer than {opts['max_source_kb']} KB")
+        answer = self.worker(task).request(
+            {"task": task, "source": source, "options": opts}, float(opts["timeout_s"])
+        )
+        answer.setdefault("seconds", time.monotonic() - start)
+        known = {f.name for f in fields(RenderResult)}
+        return RenderResult(**{k: v for k, v in answer.items() if k in known})
+
+    def render_response(self, task: str, response: str, **options: Any) -> RenderResult:
+        """Extract the program from a model response, then render it (``no_code`` if none)."""
+        return self.render(task, extract_code(task, response), **options)
+
+    def close(self) -> None:
+        for worker in list(self._workers.values()):
+            worker.close()
+        self._workers.clear()
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_default: Renderer | None = None
+_default_lock = threading.Lock()
+
+
+def default_renderer() -> Renderer:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Renderer()
+            atexit.register(_default.close)
+        return _default
+
+
+def render(task: str, source: str | None, **options: Any) -> RenderResult:
+    """Render with this process's shared warm workers (started on first use, reused after)."""
+    return default_renderer().render(task, source, **options)

@@ -1,0 +1,35 @@
+"""Small image helpers shared by the renderers."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def is_blank(png: bytes) -> bool:
+    """True when every pixel is white (upstream's blank-render rule)."""
+    with Image.open(io.BytesIO(png)) as img:
+        return img.convert("L").getextrema() == (255, 255)
+
+
+def crop_to_content(png: bytes, padding: int = 12) -> bytes | None:
+    """Crop to the pixels that differ from the top-left pixel, plus ``padding``; None if none do."""
+    with Image.open(io.BytesIO(png)) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    diff = np.any(rgb != rgb[0, 0], axis=-1)
+    rows, cols = np.nonzero(diff.any(axis=1))[0], np.nonzero(diff.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    h, w = diff.shape
+    top, bottom = max(rows[0] - padding, 0), min(rows[-1] + 1 + padding, h)
+    left, right = max(cols[0] - padding, 0), min(cols[-1] + 1 + padding, w)
+    out = io.BytesIO()
+    Image.fromarray(rgb[top:bottom, left:right]).save(out, format="PNG")
+    return out.getvalue()
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(png)) as img:
+        return img.size

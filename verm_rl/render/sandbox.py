@@ -1,0 +1,264 @@
+"""Isolation for untrusted render programs, applied in a child forked from a warm worker.
+
+Layers, strongest first (each is used when the kernel and our privileges allow it):
+1. new network namespace: no interface but a down loopback, so no connection goes anywhere;
+2. new mount namespace: the root filesystem re-mounted read-only, private tmpfs over every
+   world-writable directory (/tmp, /var/tmp, /dev/shm, /run/lock), the scratch dir inside it;
+3. as root: drop to ``nobody`` (no writes to root-owned places, no signals to the worker,
+   RLIMIT_NPROC then really caps processes and threads); as non-root: a user namespace when
+   allowed (that is what gives layers 1–2 to an unprivileged user);
+4. rlimits: CPU seconds, address space, file size, core size, process count;
+5. a scrubbed environment and a Python audit hook that refuses process creation, signals,
+   sockets and file writes outside the scratch dir (a seat belt, not a wall: layers 1–4 hold
+   even if user code gets around it with ctypes).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import pwd
+import resource
+import signal
+import stat
+import sys
+from dataclasses import dataclass, field
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND = 1, 2, 4, 32, 4096
+MS_REC, MS_PRIVATE = 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+
+WRITABLE_CANDIDATES = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+SANDBOX_SCRATCH = "/tmp/verm_render"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass
+class SandboxConfig:
+    """Limits for one sandboxed render (all configurable from ``render(**options)``)."""
+
+    timeout_s: float = 15.0
+    memory_mb: int = 2048  # address space the program may add on top of the warm worker
+    file_size_mb: int = 64
+    max_procs: int = 64  # RLIMIT_NPROC for the dropped user (threads count here too)
+    stdout_bytes: int = 8192
+    drop_to_user: str = "nobody"
+
+
+@dataclass
+class Layers:
+    """Which isolation layers a child actually got (logged once per worker)."""
+
+    netns: bool = False
+    mountns: bool = False
+    userns: bool = False
+    read_only_root: bool = False
+    private_tmp: list[str] = field(default_factory=list)
+    dropped_uid: int | None = None
+    no_new_privs: bool = False
+    audit_hook: bool = False
+
+    def summary(self) -> str:
+        on = [k for k, v in vars(self).items() if v not in (False, None, [])]
+        return ", ".join(on) or "rlimits only"
+
+
+class ForbiddenOperation(PermissionError):
+    """An operation the sandbox does not allow (process creation, network, outside writes)."""
+
+
+def _unshare(flags: int) -> bool:
+    return _libc.unshare(flags) == 0
+
+
+def _mount(src: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None) -> bool:
+    return _libc.mount(src, target, fstype, flags, data) == 0
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _enter_namespaces(layers: Layers) -> None:
+    uid, gid = os.getuid(), os.getgid()
+    if uid == 0:
+        if _unshare(CLONE_NEWNET):
+            layers.netns = True
+        if _unshare(CLONE_NEWNS):
+            layers.mountns = True
+        return
+    if _unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS):
+        try:
+            _write("/proc/self/setgroups", "deny")
+            _write("/proc/self/uid_map", f"{uid} {uid} 1")
+            _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        except OSError:
+            pass
+        layers.userns = layers.netns = layers.mountns = True
+
+
+def _isolate_filesystem(layers: Layers) -> None:
+    if not layers.mountns:
+        return
+    _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
+    for d in WRITABLE_CANDIDATES:
+        try:
+            st = os.stat(d)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and not os.path.islink(d):
+            if _mount(b"tmpfs", d.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=1777"):
+                layers.private_tmp.append(d)
+    # Read-only root last: the tmpfs mounts above are separate mounts and stay writable.
+    if _mount(b"none", b"/", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None):
+        layers.read_only_root = True
+
+
+def _set_rlimits(cfg: SandboxConfig, base_vsize: int) -> None:
+    def lim(res: int, value: int) -> None:
+        try:
+            soft, hard = resource.getrlimit(res)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(res, (value, value))
+        except (ValueError, OSError):
+            pass
+
+    lim(resource.RLIMIT_CPU, int(cfg.timeout_s) + 2)
+    lim(resource.RLIMIT_AS, base_vsize + cfg.memory_mb * 2**20)
+    lim(resource.RLIMIT_FSIZE, cfg.file_size_mb * 2**20)
+    lim(resource.RLIMIT_CORE, 0)
+
+
+def _drop_privileges(cfg: SandboxConfig, layers: Layers, scratch: str) -> None:
+    if os.getuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam(cfg.drop_to_user)
+    except KeyError:
+        return
+    os.chown(scratch, user.pw_uid, user.pw_gid)
+    os.setgroups([])
+    os.setgid(user.pw_gid)
+    try:  # only meaningful once we are not root; threads count here, so not 0
+        resource.setrlimit(resource.RLIMIT_NPROC, (cfg.max_procs, cfg.max_procs))
+    except (ValueError, OSError):
+        pass
+    os.setuid(user.pw_uid)
+    layers.dropped_uid = user.pw_uid
+
+
+def _scrub_environment(scratch: str) -> None:
+    os.environ.clear()
+    os.environ.update(
+        PATH="/usr/bin:/bin", HOME=scratch, TMPDIR=scratch, LANG="C.UTF-8", MPLBACKEND="Agg",
+        OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+    )
+    import tempfile
+
+    tempfile.tempdir = scratch
+
+
+_BLOCKED_EVENTS = frozenset({
+    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+    "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "pty.spawn",
+    "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
+    "socket.gethostbyname", "socket.gethostbyaddr", "urllib.Request", "ftplib.connect",
+    "smtplib.connect", "http.client.connect", "webbrowser.open", "os.chroot", "os.setxattr",
+})
+_PATH_EVENTS = {
+    "os.remove": 0, "os.rmdir": 0, "os.rename": 0, "os.mkdir": 0, "os.chmod": 0, "os.chown": 0,
+    "os.symlink": 1, "os.link": 1, "os.truncate": 0, "os.utime": 0, "shutil.rmtree": 0,
+}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+class AuditGuard:
+    """Audit hook that refuses dangerous operations and remembers the first one tried."""
+
+    def __init__(self, scratch: str):
+        self.scratch = os.path.realpath(scratch)
+        self.violation: str | None = None
+
+    def _inside(self, path: object) -> bool:
+        if isinstance(path, int):
+            return True  # operations on already-open descriptors
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if not isinstance(path, str):
+            return False
+        if path == "/dev/null":
+            return True
+        real = os.path.realpath(path)
+        return real == self.scratch or real.startswith(self.scratch + os.sep)
+
+    def _refuse(self, what: str) -> None:
+        if self.violation is None:
+            self.violation = what
+        raise ForbiddenOperation(f"sandbox: {what} is not allowed")
+
+    def __call__(self, event: str, args: tuple) -> None:
+        if event in _BLOCKED_EVENTS:
+            self._refuse(event)
+        elif event == "open":
+            path, mode, flags = (tuple(args) + (None, None, None))[:3]
+            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & _WRITE_FLAGS
+            )
+            if writes and not self._inside(path):
+                self._refuse(f"writing {path!r}")
+        elif event in _PATH_EVENTS:
+            idx = _PATH_EVENTS[event]
+            if len(args) > idx and not self._inside(args[idx]):
+                self._refuse(f"{event} on {args[idx]!r}")
+
+
+def enter_sandbox(cfg: SandboxConfig, base_vsize: int, fallback_scratch: str) -> tuple[str, Layers, AuditGuard]:
+    """Isolate the current (freshly forked) process. Returns (scratch dir, layers, guard).
+
+    Call only in a child: it changes namespaces, mounts, uid and limits for good.
+    """
+    layers = Layers()
+    os.setsid()
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _enter_namespaces(layers)
+    _isolate_filesystem(layers)
+    if "/tmp" in layers.private_tmp:
+        scratch = SANDBOX_SCRATCH
+        os.makedirs(scratch, mode=0o700, exist_ok=True)
+    else:
+        scratch = fallback_scratch
+    os.chdir(scratch)
+    _set_rlimits(cfg, base_vsize)
+    _drop_privileges(cfg, layers, scratch)
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
+        layers.no_new_privs = True
+    _scrub_environment(scratch)
+    guard = AuditGuard(scratch)
+    sys.addaudithook(guard)
+    layers.audit_hook = True
+    return scratch, layers, guard
+
+
+def current_vsize() -> int:
+    """Virtual memory size of this process in bytes (the base for RLIMIT_AS)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def enter_network_namespace() -> bool:
+    """Put the calling process (e.g. a browser worker) in a fresh network namespace."""
+    if os.getuid() == 0:
+        return _unshare(CLONE_NEWNET)
+    return _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+
+
+__all__ = [
+    "AuditGuard", "ForbiddenOperation", "Layers", "SandboxConfig", "current_vsize",
+    "enter_network_namespace", "enter_sandbox", "errno",
+]

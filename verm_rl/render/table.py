@@ -1,0 +1,137 @@
+"""Table renderer: markdown or HTML → an HTML page → a PNG screenshot in headless Chromium.
+
+One browser per worker, reused across renders (a fresh page context per render is not needed:
+``set_content`` replaces the document). JavaScript is off and every network request is aborted;
+the worker also runs in its own network namespace when the kernel allows it.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import shutil
+
+from verm_rl.render.images import crop_to_content
+from verm_rl.render.result import RenderFailure
+
+log = logging.getLogger(__name__)
+
+# CSS as the upstream table renderer (border-collapse, Arial 14px, 1px #333 borders, 6px 10px).
+PAGE_TEMPLATE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><style>
+body {{ background: #fff; margin: 20px; }}
+table {{ border-collapse: collapse; font-family: Arial, "Liberation Sans", sans-serif; font-size: 14px; }}
+td, th {{ border: 1px solid #333; padding: 6px 10px; }}
+</style></head><body>
+{body}
+</body></html>"""
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-extensions", "--disable-sync", "--no-first-run", "--mute-audio",
+    "--disable-dev-shm-usage", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+]
+_HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
+
+
+def find_chromium() -> str | None:
+    """A Chromium binary from the environment, the system, or Playwright's own download."""
+    env = os.environ.get("VERM_RL_CHROMIUM")
+    if env and os.path.exists(env):
+        return env
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            path = p.chromium.executable_path
+        return path if path and os.path.exists(path) else None
+    except Exception:
+        return None
+
+
+def table_to_html(source: str) -> str:
+    """The full HTML page for a table given as HTML markup or a markdown (pipe) table."""
+    if _HTML_TABLE.search(source):
+        body = source  # inserted raw, as upstream; scripts cannot run and nothing loads
+    else:
+        from markdown_it import MarkdownIt
+
+        body = MarkdownIt("commonmark", {"html": False}).enable("table").render(source)
+        if "<table" not in body:
+            body = f"<pre>{html.escape(source)}</pre>"
+    return PAGE_TEMPLATE.format(body=body)
+
+
+class TableBrowser:
+    """A headless Chromium kept open for many table renders (Playwright's sync API)."""
+
+    def __init__(self, executable: str | None = None, viewport: tuple[int, int] = (1600, 1200)):
+        from playwright.sync_api import sync_playwright
+
+        self.executable = executable or find_chromium()
+        if not self.executable:
+            raise RuntimeError(
+                "no Chromium found: install Debian's `chromium` (or `playwright install chromium`),"
+                " or set VERM_RL_CHROMIUM to a Chromium binary"
+            )
+        self.viewport = viewport
+        self._pw = sync_playwright().start()
+        self._browser = self._pw.chromium.launch(
+            executable_path=self.executable, headless=True, args=CHROMIUM_ARGS
+        )
+        self._page = None
+        self._new_page()
+
+    def _new_page(self) -> None:
+        context = self._browser.new_context(
+            java_script_enabled=False, offline=True, service_workers="block",
+            viewport={"width": self.viewport[0], "height": self.viewport[1]},
+        )
+        context.route("**/*", lambda route: route.abort())
+        self._page = context.new_page()
+
+    def render(self, source: str, timeout_s: float = 15.0, max_pixels: int = 40_000_000,
+               padding: int = 12) -> bytes:
+        page = self._page
+        ms = max(1, int(timeout_s * 1000))
+        try:
+            page.set_content(table_to_html(source), wait_until="load", timeout=ms)
+            box = page.locator("body").bounding_box(timeout=ms) or {}
+            width = max(self.viewport[0], int(box.get("x", 0) + box.get("width", 0)) + 20)
+            height = int(box.get("y", 0) + box.get("height", 0)) + 20
+            if width * height > max_pixels:
+                raise RenderFailure("too_large", f"table page would be {width}x{height} px")
+            png = page.screenshot(full_page=True, timeout=ms, type="png")
+        except RenderFailure:
+            raise
+        except Exception as e:
+            self._recover()
+            kind = "timeout" if "Timeout" in type(e).__name__ else "crash"
+            raise RenderFailure(kind, f"browser: {type(e).__name__}: {str(e)[:300]}") from None
+        cropped = crop_to_content(png, padding)
+        if cropped is None:
+            raise RenderFailure("blank", "the table rendered as an empty page")
+        return cropped
+
+    def _recover(self) -> None:
+        try:
+            self._page.context.close()
+        except Exception:
+            pass
+        try:
+            self._new_page()
+        except Exception:
+            log.exception("table browser could not open a new page")
+
+    def close(self) -> None:
+        for closer in (self._browser.close, self._pw.stop):
+            try:
+                closer()
+            except Exception:
+                pass

@@ -1,0 +1,336 @@
+"""The warm render worker: a long-lived process that renders on request.
+
+``python -m verm_rl.render.worker python`` pre-imports the plotting stack, renders a warm-up chart,
+then forks one sandboxed child per chart/SVG request (the child starts with everything imported).
+``python -m verm_rl.render.worker browser`` keeps one headless Chromium open for tables.
+Requests and answers are pickles on stdin/stdout (see ``protocol``); stdout is kept for them alone.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import io
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Any
+
+from verm_rl.render.protocol import decode_child_frame, encode_child_frame, read_message, write_message
+from verm_rl.render.result import RenderFailure
+from verm_rl.render.sandbox import (
+    ForbiddenOperation, Layers, SandboxConfig, current_vsize, enter_network_namespace, enter_sandbox,
+)
+
+log = logging.getLogger("verm_rl.render.worker")
+
+# Modules imported before forking. A child dropped to `nobody` may not be able to read the Python
+# installation (e.g. under /root), so whatever user programs may import must be imported here.
+DEFAULT_PREIMPORT = (
+    "numpy", "matplotlib", "matplotlib.pyplot", "matplotlib.patches", "matplotlib.colors",
+    "matplotlib.cm", "matplotlib.ticker", "matplotlib.dates", "matplotlib.gridspec",
+    "matplotlib.lines", "matplotlib.collections", "matplotlib.path", "matplotlib.transforms",
+    "matplotlib.font_manager", "matplotlib.patheffects", "matplotlib.table", "matplotlib.sankey",
+    "matplotlib.colorbar", "matplotlib.markers", "matplotlib.image", "matplotlib.legend_handler",
+    "mpl_toolkits.mplot3d", "mpl_toolkits.axes_grid1", "mpl_toolkits.axes_grid1.inset_locator",
+    "pandas", "scipy", "scipy.stats", "scipy.interpolate", "scipy.signal", "scipy.ndimage",
+    "seaborn", "squarify", "networkx", "cairosvg", "defusedxml.ElementTree",
+    "math", "random", "json", "collections", "itertools", "functools", "datetime", "re", "string",
+    "statistics", "decimal", "fractions", "csv", "io", "textwrap", "copy", "operator", "typing",
+    "dataclasses", "enum", "time", "calendar", "warnings", "colorsys", "numbers", "bisect",
+    "heapq", "array", "struct", "hashlib", "base64", "uuid", "pprint", "abc", "contextlib",
+    "zoneinfo", "locale", "unicodedata", "difflib", "glob", "pathlib", "ctypes", "threading",
+)
+SIGNAL_KINDS = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "too_large"}
+
+
+class BoundedText(io.TextIOBase):
+    """A text stream that keeps the first ``limit`` characters and drops the rest."""
+
+    def __init__(self, limit: int):
+        self.limit, self.parts, self.size, self.dropped = limit, [], 0, 0
+
+    def write(self, s: str) -> int:
+        room = self.limit - self.size
+        if room > 0:
+            self.parts.append(s[:room])
+            self.size += min(len(s), room)
+        self.dropped += max(0, len(s) - max(room, 0))
+        return len(s)
+
+    def getvalue(self) -> str:
+        tail = f"\n[... {self.dropped} more characters dropped]" if self.dropped else ""
+        return "".join(self.parts) + tail
+
+
+def preimport(modules: tuple[str, ...]) -> list[str]:
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            missing.append(name)
+    return missing
+
+
+def sandbox_config(options: dict[str, Any]) -> SandboxConfig:
+    return SandboxConfig(
+        timeout_s=float(options["timeout_s"]), memory_mb=int(options["memory_mb"]),
+        file_size_mb=int(options["file_size_mb"]), stdout_bytes=int(options["stdout_bytes"]),
+    )
+
+
+def _run_program(task: str, source: str, options: dict[str, Any]) -> bytes:
+    if task == "chart":
+        from verm_rl.render.chart import render_chart
+
+        return render_chart(source, dpi=int(options["dpi"]), max_pixels=int(options["max_pixels"]))
+    from verm_rl.render.svg import render_svg
+
+    return render_svg(source, int(options["svg_width"]), int(options["svg_height"]))
+
+
+def _classify(exc: BaseException, guard_violation: str | None) -> tuple[str, str]:
+    text = f"{type(exc).__name__}: {exc}"[:1000]
+    if isinstance(exc, RenderFailure):
+        if guard_violation and exc.kind == "runtime":
+            return "forbidden", f"sandbox refused {guard_violation}; {exc.message}"
+        return exc.kind, exc.message
+    if isinstance(exc, ForbiddenOperation) or guard_violation:
+        return "forbidden", f"sandbox refused {guard_violation or exc}"
+    if isinstance(exc, MemoryError):
+        return "memory", text or "MemoryError"
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return "too_large", f"file size limit: {text}"
+    return "runtime", text
+
+
+def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallback_scratch: str) -> None:
+    """Runs in the forked child: sandbox, run the program, write one frame, exit."""
+    options = request["options"]
+    cfg = sandbox_config(options)
+    header: dict[str, Any] = {"ok": False}
+    png = None
+    capture = BoundedText(cfg.stdout_bytes)
+    guard = None
+    try:
+        _, layers, guard = enter_sandbox(cfg, base_vsize, fallback_scratch)
+        header["layers"] = layers.summary()
+        sys.stdout = sys.stderr = capture
+        from verm_rl.render.images import is_blank
+
+        png = _run_program(request["task"], request["source"], options)
+        if guard.violation:
+            raise ForbiddenOperation(guard.violation)
+        if len(png) > int(options["max_png_mb"]) * 2**20:
+            raise RenderFailure("too_large", f"PNG of {len(png)} bytes")
+        if is_blank(png):
+            raise RenderFailure("blank", "the render is all white")
+        header["ok"] = True
+    except BaseException as exc:  # noqa: BLE001 - everything becomes a typed result
+        png = None
+        header["error_kind"], header["message"] = _classify(exc, guard.violation if guard else None)
+    header["stdout"] = capture.getvalue()
+    try:
+        frame = encode_child_frame(header, png)
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(result_fd, view):]
+    finally:
+        os._exit(0)
+
+
+def _collect(pid: int, fd: int, deadline: float, cap: int) -> tuple[bytes, int | None, str | None]:
+    """Read the child's frame until EOF; returns (data, wait status, reason it was killed)."""
+    import select
+
+    chunks, total, killed = [], 0, None
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            killed = "timeout"
+            break
+        if not select.select([fd], [], [], min(left, 0.5))[0]:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:  # exited but a straggler keeps the pipe open
+                _kill_group(pid)
+                return b"".join(chunks), status, None
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > cap:
+            killed = "too_large"
+            break
+    if killed:
+        _kill_group(pid)
+    status = _wait(pid, deadline if not killed else time.monotonic() + 5)
+    _kill_group(pid)
+    return b"".join(chunks), status, killed
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _wait(pid: int, deadline: float) -> int | None:
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            _kill_group(pid)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.002)
+
+
+def _status_failure(status: int | None) -> tuple[str, str]:
+    if status is None:
+        return "crash", "the render process vanished"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return SIGNAL_KINDS.get(sig, "crash"), f"render process killed by {name}"
+    return "crash", f"render process exited with status {os.WEXITSTATUS(status)} before returning a result"
+
+
+def render_in_child(request: dict[str, Any], protocol_fds: tuple[int, int]) -> dict[str, Any]:
+    """Fork a sandboxed child for one chart/SVG request and turn what happens into a result."""
+    options = request["options"]
+    start = time.monotonic()
+    fallback_scratch = tempfile.mkdtemp(prefix="verm_render_")
+    base_vsize = current_vsize()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(read_fd)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in protocol_fds:
+                os.close(fd)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            child_main(request, write_fd, base_vsize, fallback_scratch)
+        finally:
+            os._exit(70)
+    os.close(write_fd)
+    try:
+        cap = int(options["max_png_mb"]) * 2**20 + 2**20
+        data, status, killed = _collect(pid, read_fd, start + float(options["timeout_s"]), cap)
+    finally:
+        os.close(read_fd)
+        shutil.rmtree(fallback_scratch, ignore_errors=True)
+    seconds = time.monotonic() - start
+    if killed == "timeout":
+        return _failure("timeout", f"killed after {options['timeout_s']} s wall clock", seconds)
+    if killed == "too_large":
+        return _failure("too_large", "the render produced too much output", seconds)
+    try:
+        header, png = decode_child_frame(data)
+    except ValueError:
+        kind, message = _status_failure(status)
+        return _failure(kind, message, seconds)
+    return {
+        "ok": bool(header.get("ok")) and png is not None, "png": png,
+        "error_kind": None if header.get("ok") else header.get("error_kind", "crash"),
+        "message": str(header.get("message", ""))[:2000], "seconds": seconds,
+        "stdout": str(header.get("stdout", ""))[:65536], "meta": {"layers": header.get("layers", "")},
+    }
+
+
+def _failure(kind: str, message: str, seconds: float) -> dict[str, Any]:
+    return {"ok": False, "png": None, "error_kind": kind, "message": message, "seconds": seconds,
+            "stdout": "", "meta": {}}
+
+
+def render_table(browser: Any, request: dict[str, Any]) -> dict[str, Any]:
+    from verm_rl.render.result import RenderResult
+
+    options = request["options"]
+    start = time.monotonic()
+    try:
+        png = browser.render(request["source"], timeout_s=float(options["timeout_s"]),
+                             max_pixels=int(options["max_pixels"]), padding=int(options["table_padding"]))
+        result = RenderResult(ok=True, png=png)
+    except RenderFailure as e:
+        result = RenderResult.failure(e.kind, e.message)
+    except Exception as e:  # noqa: BLE001
+        result = RenderResult.failure("crash", f"{type(e).__name__}: {e}")
+    result.seconds = time.monotonic() - start
+    result.meta["layers"] = "netns" if browser.netns else "request blocking only"
+    return result.to_dict()
+
+
+def probe_layers(protocol_fds: tuple[int, int]) -> str:
+    """Render a trivial SVG in a child to see which isolation layers the kernel grants."""
+    from verm_rl.render.client import RenderOptions
+
+    options = RenderOptions().resolved("svg")
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
+    out = render_in_child({"task": "svg", "source": svg, "options": options}, protocol_fds)
+    return out["meta"].get("layers") or f"probe failed: {out['message']}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    family = argv[0] if argv else "python"
+    logging.basicConfig(level=os.environ.get("VERM_RL_LOG", "WARNING"), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    in_fd, out_fd = 0, os.dup(1)
+    os.dup2(2, 1)  # stray prints go to stderr, never into the protocol
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    info: dict[str, Any] = {"family": family, "pid": os.getpid()}
+    browser = None
+    if family == "python":
+        modules = tuple(filter(None, os.environ.get("VERM_RL_PREIMPORT", "").split(","))) or DEFAULT_PREIMPORT
+        info["missing_modules"] = preimport(modules)
+        from verm_rl.render.chart import WARMUP_PROGRAM, render_chart
+
+        from verm_rl.render import images, svg  # noqa: F401 - children cannot import later
+
+        images.is_blank(render_chart(WARMUP_PROGRAM))
+        info["layers"] = probe_layers((in_fd, out_fd))
+    else:
+        from verm_rl.render.table import TableBrowser
+
+        netns = enter_network_namespace()
+        try:
+            browser = TableBrowser()
+            browser.netns = netns
+            info["layers"] = "netns" if netns else "request blocking only"
+        except Exception as e:  # noqa: BLE001 - reported per request as a crash
+            info["browser_error"] = f"{type(e).__name__}: {e}"
+    write_message(out_fd, {"ready": True, **info})
+    while True:
+        try:
+            request = read_message(in_fd)
+        except Exception:
+            break
+        if request is None:
+            break
+        if family == "python":
+            answer = render_in_child(request, (in_fd, out_fd))
+        elif browser is None:
+            answer = _failure("crash", info.get("browser_error", "no browser"), 0.0)
+        else:
+            answer = render_table(browser, request)
+        write_message(out_fd, answer)
+    if browser is not None:
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["Layers", "main"]

@@ -11,7 +11,7 @@ _SVG = re.compile(r"<svg\b.*?</svg\s*>", re.DOTALL | re.IGNORECASE)
 _SVG_OPEN = re.compile(r"<svg\b.*", re.DOTALL | re.IGNORECASE)
 _TABLE = re.compile(r"<table\b.*</table\s*>", re.DOTALL | re.IGNORECASE)
 _PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$")
-_PIPE_SEP = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_PIPE_SEP = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 
 _LANGS = {
     "chart": ("python", "py", "python3"),

@@ -4,19 +4,19 @@ Layers, strongest first (each is used when the kernel and our privileges allow i
 1. new network namespace: no interface but a down loopback, so no connection goes anywhere;
 2. new mount namespace: the root filesystem re-mounted read-only, private tmpfs over every
    world-writable directory (/tmp, /var/tmp, /dev/shm, /run/lock), the scratch dir inside it;
-3. as root: drop to ``nobody`` (no writes to root-owned places, no signals to the worker,
+3. new PID namespace: the program runs as its PID 1, so whatever it spawns dies with it;
+4. as root: drop to ``nobody`` (no writes to root-owned places, no signals to the worker,
    RLIMIT_NPROC then really caps processes and threads); as non-root: a user namespace when
    allowed (that is what gives layers 1–2 to an unprivileged user);
-4. rlimits: CPU seconds, address space, file size, core size, process count;
-5. a scrubbed environment and a Python audit hook that refuses process creation, signals,
-   sockets and file writes outside the scratch dir (a seat belt, not a wall: layers 1–4 hold
+5. rlimits: CPU seconds, address space, file size, core size, process count;
+6. a scrubbed environment and a Python audit hook that refuses process creation, signals,
+   sockets and file writes outside the scratch dir (a seat belt, not a wall: layers 1–5 hold
    even if user code gets around it with ctypes).
 """
 
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import pwd
 import resource
@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass, field
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND = 1, 2, 4, 32, 4096
@@ -55,6 +56,7 @@ class Layers:
     """Which isolation layers a child actually got (logged once per worker)."""
 
     netns: bool = False
+    pidns: bool = False
     mountns: bool = False
     userns: bool = False
     read_only_root: bool = False
@@ -88,12 +90,12 @@ def _write(path: str, text: str) -> None:
 def _enter_namespaces(layers: Layers) -> None:
     uid, gid = os.getuid(), os.getgid()
     if uid == 0:
-        if _unshare(CLONE_NEWNET):
-            layers.netns = True
-        if _unshare(CLONE_NEWNS):
-            layers.mountns = True
+        layers.netns = _unshare(CLONE_NEWNET)
+        layers.mountns = _unshare(CLONE_NEWNS)
+        layers.pidns = _unshare(CLONE_NEWPID)
         return
-    if _unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS):
+    if _unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID):
+        layers.pidns = True
         try:
             _write("/proc/self/setgroups", "deny")
             _write("/proc/self/uid_map", f"{uid} {uid} 1")
@@ -101,6 +103,25 @@ def _enter_namespaces(layers: Layers) -> None:
         except OSError:
             pass
         layers.userns = layers.netns = layers.mountns = True
+
+
+def _fork_into_pid_namespace() -> None:
+    """Fork the first process of the new PID namespace; this process only supervises it.
+
+    When that process (PID 1 there) ends, the kernel kills everything left in the namespace, so
+    no grandchild of a hostile program outlives its render. The supervisor mirrors its exit.
+    """
+    pid = os.fork()
+    if pid == 0:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        return
+    os.closerange(0, 65536)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
 
 
 def _isolate_filesystem(layers: Layers) -> None:
@@ -227,6 +248,8 @@ def enter_sandbox(cfg: SandboxConfig, base_vsize: int, fallback_scratch: str) ->
     os.setsid()
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _enter_namespaces(layers)
+    if layers.pidns:
+        _fork_into_pid_namespace()
     _isolate_filesystem(layers)
     if "/tmp" in layers.private_tmp:
         scratch = SANDBOX_SCRATCH
@@ -260,5 +283,5 @@ def enter_network_namespace() -> bool:
 
 __all__ = [
     "AuditGuard", "ForbiddenOperation", "Layers", "SandboxConfig", "current_vsize",
-    "enter_network_namespace", "enter_sandbox", "errno",
+    "enter_network_namespace", "enter_sandbox",
 ]

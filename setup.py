@@ -42,7 +42,7 @@ setup(
     version="0.1.0",
     description="GRPO for chart/table/SVG-to-code with the Visual-ERM reward, on verl and Ray",
     packages=find_packages(include=["verm_rl*", "reward_workers*", "recipes*"]),
-    package_data={"verm_rl": ["prompts/*.txt", "assets/**/*"]},
+    package_data={"verm_rl": ["prompts/*.txt", "assets/examples/*"]},
     python_requires=">=3.10",
     install_requires=CORE,
     extras_require=EXTRAS,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import ray
 
@@ -38,7 +39,7 @@ class RenderActor:
         return self.stats
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "workers": {f: w.info for f, w in self.renderer._workers.items()}}
+        return {"pid": os.getpid(), "workers": self.renderer.worker_info()}
 
 
 class RenderPool:

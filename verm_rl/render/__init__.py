@@ -1,6 +1,6 @@
 """Sandboxed renderers: chart (matplotlib), table (HTML/markdown in Chromium), SVG (cairosvg)."""
 
-from verm_rl.render.client import RenderOptions, Renderer, WarmWorker, default_renderer, render
+from verm_rl.render.client import Renderer, RenderOptions, WarmWorker, default_renderer, render
 from verm_rl.render.result import ERROR_KINDS, ErrorKind, RenderFailure, RenderResult
 from verm_rl.tasks import extract_code
 

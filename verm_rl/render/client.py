@@ -134,6 +134,10 @@ class Renderer:
                 self._workers[family] = WarmWorker(family)
             return self._workers[family]
 
+    def worker_info(self) -> dict[str, dict[str, Any]]:
+        """What each started worker reported at start-up (pid, isolation layers, missing modules)."""
+        return {family: dict(w.info, restarts=w.restarts) for family, w in self._workers.items()}
+
     def render(self, task: str, source: str | None, **options: Any) -> RenderResult:
         """Render ``source`` for ``task``. Never raises for bad programs: see ``RenderResult``."""
         start = time.monotonic()

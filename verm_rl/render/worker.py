@@ -23,7 +23,12 @@ from typing import Any
 from verm_rl.render.protocol import decode_child_frame, encode_child_frame, read_message, write_message
 from verm_rl.render.result import RenderFailure
 from verm_rl.render.sandbox import (
-    ForbiddenOperation, Layers, SandboxConfig, current_vsize, enter_network_namespace, enter_sandbox,
+    ForbiddenOperation,
+    Layers,
+    SandboxConfig,
+    current_vsize,
+    enter_network_namespace,
+    enter_sandbox,
 )
 
 log = logging.getLogger("verm_rl.render.worker")
@@ -294,9 +299,8 @@ def main(argv: list[str] | None = None) -> None:
     if family == "python":
         modules = tuple(filter(None, os.environ.get("VERM_RL_PREIMPORT", "").split(","))) or DEFAULT_PREIMPORT
         info["missing_modules"] = preimport(modules)
-        from verm_rl.render.chart import WARMUP_PROGRAM, render_chart
-
         from verm_rl.render import images, svg  # noqa: F401 - children cannot import later
+        from verm_rl.render.chart import WARMUP_PROGRAM, render_chart
 
         images.is_blank(render_chart(WARMUP_PROGRAM))
         info["layers"] = probe_layers((in_fd, out_fd))

@@ -1,0 +1,68 @@
+"""``verm-rl``: command-line entry points."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from verm_rl.tasks import TASKS
+
+
+def _render_command(args: argparse.Namespace) -> int:
+    from verm_rl.examples import Example, bundled_examples
+    from verm_rl.render import Renderer
+
+    items = bundled_examples() if args.examples else []
+    for path in args.files:
+        p = Path(path)
+        task = args.task or p.name.split("_", 1)[0]
+        if task not in TASKS:
+            print(f"{p}: pass --task ({'/'.join(TASKS)}): cannot tell the task from the name", file=sys.stderr)
+            return 2
+        items.append(Example(p.stem, task, p.read_text()))
+    if not items:
+        print("nothing to render: give files or --examples", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = []
+    with Renderer(dpi=args.dpi) as renderer:
+        for ex in items:
+            res = renderer.render(ex.task, ex.source)
+            if res.ok:
+                (out / f"{ex.name}.png").write_bytes(res.png)
+            status = "ok" if res.ok else f"{res.error_kind}: {res.message[:80]}"
+            print(f"{ex.task:6s} {ex.name:28s} {res.seconds * 1000:7.1f} ms  {status}")
+            summary.append({"name": ex.name, "task": ex.task, "ok": res.ok, "error_kind": res.error_kind,
+                            "message": res.message, "seconds": res.seconds, "layers": res.meta.get("layers")})
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    n_ok = sum(s["ok"] for s in summary)
+    print(f"rendered {n_ok}/{len(summary)} into {out}/")
+    return 0 if n_ok == len(summary) or not args.examples else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="verm-rl", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("render", help="render chart/table/SVG sources in the sandbox")
+    r.add_argument("files", nargs="*", help="source files (task from the name prefix, or --task)")
+    r.add_argument("--task", choices=TASKS)
+    r.add_argument("--examples", action="store_true", help="render the bundled examples")
+    r.add_argument("--out", default="outputs/render")
+    r.add_argument("--dpi", type=int, default=100)
+    r.set_defaults(func=_render_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -181,3 +181,18 @@ def test_separate_renderers_do_not_share_workers():
     with Renderer() as a, Renderer() as b:
         assert a.render("svg", GOOD_SVG).ok and b.render("svg", GOOD_SVG).ok
         assert a.worker("svg").info["pid"] != b.worker("svg").info["pid"]
+
+
+def test_table_clip_equals_full_page_crop():
+    """Screenshotting only the content box gives the same pixels as upstream's full-page crop."""
+    from verm_rl.render.table import TableBrowser, table_to_html
+
+    browser = TableBrowser()
+    try:
+        for source in (GOOD_TABLE_HTML, "| a | b |\n|---|---|\n| 1 | 2 |", "<p>note</p>" + GOOD_TABLE_HTML * 3):
+            ours = browser.render(source)
+            browser._page.set_content(table_to_html(source))
+            full = crop_to_content(browser._page.screenshot(full_page=True), padding=12)
+            assert np.array_equal(pixels(ours), pixels(full))
+    finally:
+        browser.close()

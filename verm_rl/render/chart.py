@@ -30,6 +30,17 @@ plt.tight_layout()
 """
 
 
+def _canvas_is_white(fig: object) -> bool:
+    """Blank check on the pixels savefig just drew (no PNG decode): every RGB value 255."""
+    import numpy as np
+
+    try:
+        rgba = np.asarray(fig.canvas.buffer_rgba())
+    except Exception:
+        return False
+    return bool(rgba.size) and bool((rgba[..., :3] == 255).all())
+
+
 def render_chart(source: str, dpi: int = 100, max_pixels: int = 40_000_000) -> bytes:
     """Execute ``source`` (a matplotlib program) and return the PNG of its figure."""
     import matplotlib
@@ -80,6 +91,8 @@ def render_chart(source: str, dpi: int = 100, max_pixels: int = 40_000_000) -> b
             raise RenderFailure("too_large", f"figure would be {width:.0f}x{height:.0f} px")
         buf = io.BytesIO()
         save_figure(fig, buf, format="png", dpi=dpi)
+        if _canvas_is_white(fig):
+            raise RenderFailure("blank", "the render is all white")
         return buf.getvalue()
     finally:
         Figure.savefig, Figure.show = saved["Figure.savefig"], saved["Figure.show"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import pwd
 import resource
 import signal
@@ -37,6 +38,7 @@ WRITABLE_CANDIDATES = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
 SANDBOX_SCRATCH = "/tmp/verm_render"
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc_gil = ctypes.PyDLL(None, use_errno=True)  # holds the GIL across the call (fork-like)
 
 
 @dataclass
@@ -87,41 +89,51 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
-def _enter_namespaces(layers: Layers) -> None:
-    uid, gid = os.getuid(), os.getgid()
-    if uid == 0:
-        layers.netns = _unshare(CLONE_NEWNET)
-        layers.mountns = _unshare(CLONE_NEWNS)
-        layers.pidns = _unshare(CLONE_NEWPID)
-        return
-    if _unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID):
-        layers.pidns = True
-        try:
-            _write("/proc/self/setgroups", "deny")
-            _write("/proc/self/uid_map", f"{uid} {uid} 1")
-            _write("/proc/self/gid_map", f"{gid} {gid} 1")
-        except OSError:
-            pass
-        layers.userns = layers.netns = layers.mountns = True
+_pyapi = ctypes.pythonapi
+_SYS_CLONE = 56  # x86-64
+_NS_FLAGS = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS
 
 
-def _fork_into_pid_namespace() -> None:
-    """Fork the first process of the new PID namespace; this process only supervises it.
-
-    When that process (PID 1 there) ends, the kernel kills everything left in the namespace, so
-    no grandchild of a hostile program outlives its render. The supervisor mirrors its exit.
-    """
-    pid = os.fork()
+def _clone(flags: int) -> int:
+    """fork() with extra clone flags, in one syscall, keeping CPython's fork bookkeeping."""
+    _pyapi.PyOS_BeforeFork()
+    pid = _libc_gil.syscall(ctypes.c_long(_SYS_CLONE), ctypes.c_ulong(flags | signal.SIGCHLD),
+                            None, None, None, ctypes.c_ulong(0))
     if pid == 0:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        return
-    os.closerange(0, 65536)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
+        _pyapi.PyOS_AfterFork_Child()
+    else:
+        _pyapi.PyOS_AfterFork_Parent()
+    return pid
+
+
+def fork_isolated() -> tuple[int, Layers]:
+    """Fork a child directly into new PID, network and mount namespaces where the kernel allows.
+
+    The child is PID 1 of its namespace, so anything it spawns dies with it. As non-root a user
+    namespace comes first (that is what lets an unprivileged user make the others). Falls back
+    to a plain fork with no namespaces (the child then still gets rlimits and the audit hook).
+    """
+    attempts = [(_NS_FLAGS, False)] if os.getuid() == 0 else [(_NS_FLAGS | CLONE_NEWUSER, True)]
+    if platform.machine() == "x86_64":
+        for flags, userns in attempts:
+            uid, gid = os.getuid(), os.getgid()
+            pid = _clone(flags)
+            if pid == 0:
+                if userns:
+                    _map_own_ids(uid, gid)
+                return 0, Layers(netns=True, pidns=True, mountns=True, userns=userns)
+            if pid > 0:
+                return pid, Layers(netns=True, pidns=True, mountns=True, userns=userns)
+    return os.fork(), Layers()
+
+
+def _map_own_ids(uid: int, gid: int) -> None:
+    try:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    except OSError:
+        pass
 
 
 def _isolate_filesystem(layers: Layers) -> None:
@@ -239,17 +251,17 @@ class AuditGuard:
                 self._refuse(f"{event} on {args[idx]!r}")
 
 
-def enter_sandbox(cfg: SandboxConfig, base_vsize: int, fallback_scratch: str) -> tuple[str, Layers, AuditGuard]:
-    """Isolate the current (freshly forked) process. Returns (scratch dir, layers, guard).
+def enter_sandbox(cfg: SandboxConfig, base_vsize: int, fallback_scratch: str,
+                  layers: Layers) -> tuple[str, Layers, AuditGuard]:
+    """Isolate the current process, a child from ``fork_isolated``. Returns (scratch, layers, guard).
 
-    Call only in a child: it changes namespaces, mounts, uid and limits for good.
+    Call only in that child: it changes mounts, uid and limits for good.
     """
-    layers = Layers()
     os.setsid()
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    _enter_namespaces(layers)
-    if layers.pidns:
-        _fork_into_pid_namespace()
+    if not layers.netns and os.getuid() == 0:  # no clone with namespaces: try them one by one
+        layers.netns = _unshare(CLONE_NEWNET)
+        layers.mountns = _unshare(CLONE_NEWNS)
     _isolate_filesystem(layers)
     if "/tmp" in layers.private_tmp:
         scratch = SANDBOX_SCRATCH
@@ -282,6 +294,6 @@ def enter_network_namespace() -> bool:
 
 
 __all__ = [
-    "AuditGuard", "ForbiddenOperation", "Layers", "SandboxConfig", "current_vsize",
+    "AuditGuard", "ForbiddenOperation", "Layers", "SandboxConfig", "current_vsize", "fork_isolated",
     "enter_network_namespace", "enter_sandbox",
 ]

@@ -34,6 +34,15 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
 ]
 _HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
+# Bounding box of everything in <body> (elements and bare text), in page coordinates. Playwright
+# evaluates this in its own world, so it works with the page's JavaScript turned off.
+_CONTENT_BOX = """() => {
+  const range = document.createRange();
+  range.selectNodeContents(document.body);
+  const r = range.getBoundingClientRect();
+  return {x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height,
+          pageWidth: document.documentElement.scrollWidth, pageHeight: document.documentElement.scrollHeight};
+}"""
 
 
 def find_chromium() -> str | None:
@@ -102,12 +111,19 @@ class TableBrowser:
         ms = max(1, int(timeout_s * 1000))
         try:
             page.set_content(table_to_html(source), wait_until="load", timeout=ms)
-            box = page.locator("body").bounding_box(timeout=ms) or {}
-            width = max(self.viewport[0], int(box.get("x", 0) + box.get("width", 0)) + 20)
-            height = int(box.get("y", 0) + box.get("height", 0)) + 20
-            if width * height > max_pixels:
-                raise RenderFailure("too_large", f"table page would be {width}x{height} px")
-            png = page.screenshot(full_page=True, timeout=ms, type="png")
+            box = page.evaluate(_CONTENT_BOX)
+            if box["width"] <= 0 or box["height"] <= 0:
+                raise RenderFailure("blank", "the table rendered as an empty page")
+            if box["width"] * box["height"] > max_pixels:
+                raise RenderFailure("too_large", f"table content is {box['width']:.0f}x{box['height']:.0f} px")
+            # Screenshot only the content plus a margin (much cheaper than the whole page); the
+            # exact crop to the painted pixels + padding happens below, as upstream does it.
+            margin = padding + 4
+            x0, y0 = max(0.0, box["x"] - margin), max(0.0, box["y"] - margin)
+            x1 = min(float(box["pageWidth"]), box["x"] + box["width"] + margin)
+            y1 = min(float(box["pageHeight"]), box["y"] + box["height"] + margin)
+            clip = {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
+            png = page.screenshot(full_page=True, clip=clip, timeout=ms, type="png")
         except RenderFailure:
             raise
         except Exception as e:

@@ -9,10 +9,12 @@ Requests and answers are pickles on stdin/stdout (see ``protocol``); stdout is k
 from __future__ import annotations
 
 import errno
+import gc
 import importlib
 import io
 import logging
 import os
+import select
 import shutil
 import signal
 import sys
@@ -29,6 +31,7 @@ from verm_rl.render.sandbox import (
     current_vsize,
     enter_network_namespace,
     enter_sandbox,
+    fork_isolated,
 )
 
 log = logging.getLogger("verm_rl.render.worker")
@@ -114,7 +117,8 @@ def _classify(exc: BaseException, guard_violation: str | None) -> tuple[str, str
     return "runtime", text
 
 
-def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallback_scratch: str) -> None:
+def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallback_scratch: str,
+               layers: Layers) -> None:
     """Runs in the forked child: sandbox, run the program, write one frame, exit."""
     options = request["options"]
     cfg = sandbox_config(options)
@@ -122,62 +126,75 @@ def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallbac
     png = None
     capture = BoundedText(cfg.stdout_bytes)
     guard = None
+    marks = {"start": time.monotonic()}
     try:
-        _, layers, guard = enter_sandbox(cfg, base_vsize, fallback_scratch)
+        _, layers, guard = enter_sandbox(cfg, base_vsize, fallback_scratch, layers)
         header["layers"] = layers.summary()
         sys.stdout = sys.stderr = capture
         from verm_rl.render.images import is_blank
 
+        marks["sandboxed"] = time.monotonic()
         png = _run_program(request["task"], request["source"], options)
+        marks["rendered"] = time.monotonic()
         if guard.violation:
             raise ForbiddenOperation(guard.violation)
         if len(png) > int(options["max_png_mb"]) * 2**20:
             raise RenderFailure("too_large", f"PNG of {len(png)} bytes")
-        if is_blank(png):
+        if request["task"] != "chart" and is_blank(png):  # charts are checked on the canvas
             raise RenderFailure("blank", "the render is all white")
         header["ok"] = True
     except BaseException as exc:  # noqa: BLE001 - everything becomes a typed result
         png = None
         header["error_kind"], header["message"] = _classify(exc, guard.violation if guard else None)
     header["stdout"] = capture.getvalue()
+    marks["checked"] = time.monotonic()
+    header["marks"] = marks
     try:
         frame = encode_child_frame(header, png)
         view = memoryview(frame)
         while view:
             view = view[os.write(result_fd, view):]
+        os.close(result_fd)  # EOF now: the worker answers without waiting for our exit
     finally:
         os._exit(0)
 
 
-def _collect(pid: int, fd: int, deadline: float, cap: int) -> tuple[bytes, int | None, str | None]:
-    """Read the child's frame until EOF; returns (data, wait status, reason it was killed)."""
-    import select
-
-    chunks, total, killed = [], 0, None
+def _read_frame(pid: int, fd: int, deadline: float, cap: int) -> tuple[bytes, str | None]:
+    """Read the child's frame until EOF; returns (data, why it was cut short: timeout/too_large)."""
+    chunks, total = [], 0
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            killed = "timeout"
-            break
+            return b"".join(chunks), "timeout"
         if not select.select([fd], [], [], min(left, 0.5))[0]:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:  # exited but a straggler keeps the pipe open
-                _kill_group(pid)
-                return b"".join(chunks), status, None
             continue
         chunk = os.read(fd, 1 << 20)
         if not chunk:
-            break
+            return b"".join(chunks), None
         chunks.append(chunk)
         total += len(chunk)
         if total > cap:
-            killed = "too_large"
-            break
-    if killed:
-        _kill_group(pid)
-    status = _wait(pid, deadline if not killed else time.monotonic() + 5)
-    _kill_group(pid)
-    return b"".join(chunks), status, killed
+            return b"".join(chunks), "too_large"
+
+
+class ChildReaper:
+    """Kills and reaps finished render children off the critical path (before the next fork)."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[int, str]] = []
+
+    def defer(self, pid: int, scratch: str) -> None:
+        self.pending.append((pid, scratch))
+
+    def reap_all(self) -> None:
+        for pid, scratch in self.pending:
+            _kill_group(pid)
+            os.waitpid(pid, 0)
+            shutil.rmtree(scratch, ignore_errors=True)
+        self.pending.clear()
+
+
+REAPER = ChildReaper()
 
 
 def _kill_group(pid: int) -> None:
@@ -211,12 +228,13 @@ def _status_failure(status: int | None) -> tuple[str, str]:
 
 def render_in_child(request: dict[str, Any], protocol_fds: tuple[int, int]) -> dict[str, Any]:
     """Fork a sandboxed child for one chart/SVG request and turn what happens into a result."""
+    REAPER.reap_all()
     options = request["options"]
     start = time.monotonic()
     fallback_scratch = tempfile.mkdtemp(prefix="verm_render_")
     base_vsize = current_vsize()
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    pid, layers = fork_isolated()
     if pid == 0:  # child
         try:
             os.close(read_fd)
@@ -225,32 +243,55 @@ def render_in_child(request: dict[str, Any], protocol_fds: tuple[int, int]) -> d
                 os.close(fd)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
-            child_main(request, write_fd, base_vsize, fallback_scratch)
+            child_main(request, write_fd, base_vsize, fallback_scratch, layers)
         finally:
             os._exit(70)
     os.close(write_fd)
     try:
         cap = int(options["max_png_mb"]) * 2**20 + 2**20
-        data, status, killed = _collect(pid, read_fd, start + float(options["timeout_s"]), cap)
+        data, cut = _read_frame(pid, read_fd, start + float(options["timeout_s"]), cap)
     finally:
         os.close(read_fd)
-        shutil.rmtree(fallback_scratch, ignore_errors=True)
     seconds = time.monotonic() - start
-    if killed == "timeout":
-        return _failure("timeout", f"killed after {options['timeout_s']} s wall clock", seconds)
-    if killed == "too_large":
-        return _failure("too_large", "the render produced too much output", seconds)
     try:
+        if cut:
+            raise ValueError(cut)
         header, png = decode_child_frame(data)
     except ValueError:
+        if cut:
+            _kill_group(pid)
+        status = _wait(pid, time.monotonic() + 5)
+        _kill_group(pid)
+        shutil.rmtree(fallback_scratch, ignore_errors=True)
+        if cut == "timeout":
+            return _failure("timeout", f"killed after {options['timeout_s']} s wall clock", seconds)
+        if cut == "too_large":
+            return _failure("too_large", "the render produced too much output", seconds)
         kind, message = _status_failure(status)
         return _failure(kind, message, seconds)
+    REAPER.defer(pid, fallback_scratch)  # the child has answered; its exit is not on our clock
     return {
         "ok": bool(header.get("ok")) and png is not None, "png": png,
         "error_kind": None if header.get("ok") else header.get("error_kind", "crash"),
         "message": str(header.get("message", ""))[:2000], "seconds": seconds,
-        "stdout": str(header.get("stdout", ""))[:65536], "meta": {"layers": header.get("layers", "")},
+        "stdout": str(header.get("stdout", ""))[:65536],
+        "meta": {"layers": header.get("layers", ""), "timings": _timings(start, header.get("marks"))},
     }
+
+
+def _timings(start: float, marks: Any) -> dict[str, float]:
+    """Seconds spent in each phase of a sandboxed render: fork, sandbox, program, checks, exit."""
+    try:
+        points = [("fork", marks["start"]), ("sandbox", marks["sandboxed"]), ("program", marks["rendered"]),
+                  ("checks", marks["checked"])]
+    except (KeyError, TypeError):
+        return {}
+    out, prev = {}, start
+    for name, t in points:
+        out[name] = round(float(t) - prev, 6)
+        prev = float(t)
+    out["answer"] = round(time.monotonic() - prev, 6)
+    return out
 
 
 def _failure(kind: str, message: str, seconds: float) -> dict[str, Any]:
@@ -303,6 +344,8 @@ def main(argv: list[str] | None = None) -> None:
         from verm_rl.render.chart import WARMUP_PROGRAM, render_chart
 
         images.is_blank(render_chart(WARMUP_PROGRAM))
+        gc.collect()
+        gc.freeze()  # children then never walk (and copy-on-write) the warm objects in a gc pass
         info["layers"] = probe_layers((in_fd, out_fd))
     else:
         from verm_rl.render.table import TableBrowser
@@ -316,6 +359,8 @@ def main(argv: list[str] | None = None) -> None:
             info["browser_error"] = f"{type(e).__name__}: {e}"
     write_message(out_fd, {"ready": True, **info})
     while True:
+        if REAPER.pending and not select.select([in_fd], [], [], 0.05)[0]:
+            REAPER.reap_all()  # idle: tidy up now rather than before the next fork
         try:
             request = read_message(in_fd)
         except Exception:

@@ -196,3 +196,12 @@ def test_table_clip_equals_full_page_crop():
             assert np.array_equal(pixels(ours), pixels(full))
     finally:
         browser.close()
+
+
+def test_table_taller_than_the_viewport_is_captured_whole(renderer):
+    rows = "".join(f"<tr><td>row {i}</td><td>{i * 3}</td></tr>" for i in range(120))
+    res = renderer.render("table", f"<table>{rows}</table>")
+    assert res.ok, res.message
+    height = pixels(res.png).shape[0]
+    assert height > 1200 + 24  # beyond the 1600x1200 viewport, plus padding
+    assert (pixels(res.png)[-12:] == 255).all() and (pixels(res.png)[-14] != 255).any()

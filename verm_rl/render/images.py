@@ -26,7 +26,7 @@ def crop_to_content(png: bytes, padding: int = 12) -> bytes | None:
     top, bottom = max(rows[0] - padding, 0), min(rows[-1] + 1 + padding, h)
     left, right = max(cols[0] - padding, 0), min(cols[-1] + 1 + padding, w)
     out = io.BytesIO()
-    Image.fromarray(rgb[top:bottom, left:right]).save(out, format="PNG")
+    Image.fromarray(rgb[top:bottom, left:right]).save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 

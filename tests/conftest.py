@@ -102,3 +102,74 @@ def http_server():
     server = RecordingHTTPServer()
     yield server
     server.close()
+
+
+def run_app_in_thread(app):
+    """Serve an ASGI app with uvicorn on 127.0.0.1 in a daemon thread; returns (base_url, stop)."""
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.02)
+
+    def stop():
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+class ScriptedJudgeServer:
+    """A real OpenAI-compatible HTTP server on 127.0.0.1 whose answers the test scripts: a callable
+    from the request body to (status code, content). Records every request it gets."""
+
+    def __init__(self, answer):
+        from fastapi import FastAPI
+        from fastapi.responses import JSONResponse
+
+        self.answer = answer
+        self.requests: list[dict] = []
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def chat(body: dict):
+            self.requests.append(body)
+            status, content = self.answer(body)
+            if status != 200:
+                return JSONResponse(status_code=status, content={"error": content})
+            return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+
+        self.url, self._stop = run_app_in_thread(app)
+
+    def close(self):
+        self._stop()
+
+
+@pytest.fixture
+def scripted_server():
+    servers = []
+
+    def make(answer):
+        server = ScriptedJudgeServer(answer)
+        servers.append(server)
+        return server
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_path(tmp_path_factory):
+    from verm_rl.testing.tiny_vlm import build_tiny_qwen3_vl
+
+    return str(build_tiny_qwen3_vl(tmp_path_factory.mktemp("tiny_qwen3_vl")))

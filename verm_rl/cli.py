@@ -55,7 +55,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="outputs/render")
     r.add_argument("--dpi", type=int, default=100)
     r.set_defaults(func=_render_command)
+
+    j = sub.add_parser("serve-judge", help="serve a local judge model as an OpenAI-compatible HTTP endpoint")
+    j.add_argument("--model-path", required=True, help="local folder of the judge (e.g. Visual-ERM)")
+    j.add_argument("--host", default="127.0.0.1")
+    j.add_argument("--port", type=int, default=8000)
+    j.add_argument("--served-model-name", default="reward_service")
+    j.add_argument("--engine", default="transformers", choices=["transformers", "vllm", "auto"])
+    j.add_argument("--max-batch-size", type=int, default=16)
+    j.add_argument("--max-wait-ms", type=float, default=20.0)
+    j.add_argument("--device", default="auto")
+    j.set_defaults(func=_serve_judge_command)
     return parser
+
+
+def _serve_judge_command(args: argparse.Namespace) -> int:
+    from verm_rl.judge.server import serve
+
+    kwargs = {"device": args.device} if args.engine == "transformers" else {}
+    serve(args.model_path, host=args.host, port=args.port, served_model_name=args.served_model_name,
+          engine=args.engine, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, **kwargs)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,16 @@ import re
 
 TASKS: tuple[str, ...] = ("chart", "table", "svg")
 
+# Error taxonomy of the Visual-ERM judge per task (the released prompts; SVG has 4 categories).
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "chart": ("structure_error", "data_error", "text_error", "style_error"),
+    "table": ("layout_error", "text_error", "numeric_error"),
+    "svg": ("structure_error", "shape_error", "style_error", "text_symbol_error"),
+}
+# The key that names an error's category in the judge's JSON: tables use "type", with no location.
+CATEGORY_KEY: dict[str, str] = {"chart": "category", "table": "type", "svg": "category"}
+OTHER_CATEGORY = "other"
+
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _SVG = re.compile(r"<svg\b.*?</svg\s*>", re.DOTALL | re.IGNORECASE)
 _SVG_OPEN = re.compile(r"<svg\b.*", re.DOTALL | re.IGNORECASE)

@@ -65,7 +65,10 @@ def build_tiny_qwen3_vl(path: str | Path, max_image_pixels: int = 128 * 128, see
     """Save a tiny random Qwen3-VL, its tokenizer and processor to ``path``; return the path."""
     import torch
     from transformers import (
-        Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
     )
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 

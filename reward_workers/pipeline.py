@@ -1,0 +1,164 @@
+"""The reward pipeline: render (pool) → de-duplicate → judge → reward, for a batch of responses."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reward_workers.render_pool import RenderPool
+from verm_rl.judge import JudgeBackend, Judgement, JudgeRequest, failed_judgement
+from verm_rl.judge.batcher import DynamicBatcher
+from verm_rl.render import RenderResult
+from verm_rl.reward import RewardBreakdown, SeverityRewardConfig, score_batch
+from verm_rl.tasks import extract_code
+
+
+@dataclass
+class ScoreItem:
+    """One sample to score: the policy's response and the reference (image, or program to render)."""
+
+    task: str
+    response: str
+    reference_png: bytes | None = None
+    reference_source: str | None = None
+    uid: str | None = None
+
+
+@dataclass
+class ScoredSample:
+    reward: RewardBreakdown
+    render: RenderResult
+    judgement: Judgement | None
+    reference_png: bytes | None = None
+    dedup_hit: bool = False
+
+
+@dataclass
+class PipelineResult:
+    samples: list[ScoredSample]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class RewardPipeline:
+    """``await pipeline.score(items)``: every item gets a reward and a status, whatever fails."""
+
+    def __init__(self, render_pool: RenderPool, judge: JudgeBackend, reward: SeverityRewardConfig | None = None,
+                 render_options: dict[str, Any] | None = None, reference_cache_size: int = 4096,
+                 batch_window_ms: float = 50.0, max_batch_size: int = 256):
+        self.pool = render_pool
+        self.judge = judge
+        self.reward_cfg = reward or SeverityRewardConfig()
+        self.render_options = render_options or {}
+        self._ref_cache: OrderedDict[str, RenderResult] = OrderedDict()
+        self._ref_cache_size = reference_cache_size
+        self._batcher: DynamicBatcher[ScoreItem, ScoredSample] = DynamicBatcher(
+            self._score_samples, max_batch_size, batch_window_ms)
+
+    async def _reference(self, task: str, source: str) -> RenderResult:
+        key = hashlib.blake2b(f"{task}\0{source}".encode(), digest_size=16).hexdigest()
+        if key in self._ref_cache:
+            self._ref_cache.move_to_end(key)
+            return self._ref_cache[key]
+        result = await self.pool.render(task, source, **self.render_options)
+        self._ref_cache[key] = result
+        while len(self._ref_cache) > self._ref_cache_size:
+            self._ref_cache.popitem(last=False)
+        return result
+
+    async def _render_candidate(self, item: ScoreItem) -> RenderResult:
+        code = extract_code(item.task, item.response)
+        if code is None:
+            return RenderResult.failure("no_code", "no program found in the response")
+        return await self.pool.render(item.task, code, **self.render_options)
+
+    async def _reference_png(self, item: ScoreItem) -> tuple[bytes | None, str]:
+        if item.reference_png:
+            return item.reference_png, ""
+        if item.reference_source:
+            ref = await self._reference(item.task, item.reference_source)
+            return (ref.png, "") if ref.ok else (None, f"reference render failed: {ref.error_kind}: {ref.message}")
+        return None, "no reference image or program"
+
+    async def _score_samples(self, items: list[ScoreItem]) -> list[ScoredSample]:
+        renders, refs = await asyncio.gather(
+            asyncio.gather(*(self._render_candidate(i) for i in items)),
+            asyncio.gather(*(self._reference_png(i) for i in items)),
+        )
+        unique: dict[str, JudgeRequest] = {}
+        keys: list[str | None] = []
+        problems: dict[int, str] = {}
+        for idx, (item, render, (ref_png, why)) in enumerate(zip(items, renders, refs, strict=True)):
+            if not render.ok:
+                keys.append(None)
+            elif ref_png is None:
+                keys.append(None)
+                problems[idx] = why
+            else:
+                req = JudgeRequest(item.task, ref_png, render.png)
+                keys.append(req.key())
+                unique.setdefault(keys[-1], req)
+        judged = dict(zip(unique, await self.judge.judge(list(unique.values())), strict=True)) if unique else {}
+        seen: set[str] = set()
+        judgements: list[Judgement | None] = []
+        hits: list[bool] = []
+        for idx, key in enumerate(keys):
+            if key is None:
+                judgements.append(failed_judgement(items[idx].task, "judge_failed", problems[idx])
+                                  if idx in problems else None)
+                hits.append(False)
+            else:
+                judgements.append(judged[key])
+                hits.append(key in seen)
+                seen.add(key)
+        rewards = score_batch([(i.task, r, j) for i, r, j in zip(items, renders, judgements, strict=True)],
+                              self.reward_cfg)
+        return [ScoredSample(rw, r, j, ref[0], hit)
+                for rw, r, j, ref, hit in zip(rewards, renders, judgements, refs, hits, strict=True)]
+
+    async def score(self, items: list[ScoreItem]) -> PipelineResult:
+        """Score a batch; batch_max normalisation and the parse fallback see this batch."""
+        start = time.monotonic()
+        samples = await self._score_samples(items)
+        return PipelineResult(samples, batch_metrics(samples, time.monotonic() - start))
+
+    async def score_one(self, item: ScoreItem) -> ScoredSample:
+        """Score one sample; concurrent calls within ``batch_window_ms`` are scored as one batch
+        (de-duplication and batch normalisation then work for streaming callers such as verl)."""
+        return await self._batcher.submit(item)
+
+
+def batch_metrics(samples: list[ScoredSample], seconds: float) -> dict[str, float]:
+    """Batch metrics: render rate, failure rates, judge latency p50/p95, de-dup hits, reward means."""
+    n = max(len(samples), 1)
+    statuses = Counter(s.reward.status for s in samples)
+    render_errors = Counter(s.render.error_kind for s in samples if not s.render.ok)
+    latencies = np.asarray([s.judgement.seconds for s in samples
+                            if s.judgement is not None and s.judgement.status != "judge_failed"] or [0.0])
+    render_secs = np.asarray([s.render.seconds for s in samples] or [0.0])
+    ok = [s.reward for s in samples if s.reward.status == "ok"]
+    metrics: dict[str, float] = {
+        "samples": float(len(samples)),
+        "render_rate": sum(s.render.ok for s in samples) / n,
+        "parse_failure_rate": statuses["parse_failed"] / n,
+        "judge_failure_rate": statuses["judge_failed"] / n,
+        "dedup_hits": float(sum(s.dedup_hit for s in samples)),
+        "judge_latency_p50": float(np.percentile(latencies, 50)),
+        "judge_latency_p95": float(np.percentile(latencies, 95)),
+        "render_seconds_p50": float(np.percentile(render_secs, 50)),
+        "render_seconds_p95": float(np.percentile(render_secs, 95)),
+        "reward_mean": float(np.mean([s.reward.total for s in samples])) if samples else 0.0,
+        "verm_mean": float(np.mean([r.verm for r in ok])) if ok else 0.0,
+        "severity_mean": float(np.mean([r.severity for r in ok])) if ok else 0.0,
+        "seconds": seconds,
+    }
+    for status, count in statuses.items():
+        metrics[f"status/{status}"] = count / n
+    for kind, count in render_errors.items():
+        metrics[f"render_error/{kind}"] = count / n
+    return metrics

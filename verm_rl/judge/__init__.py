@@ -1,0 +1,11 @@
+"""Judging (reference render, candidate render) pairs: prompts, parsing, backends."""
+
+from verm_rl.judge.base import JudgeBackend, JudgeRequest, SamplingParams
+from verm_rl.judge.parse import parse_judgement
+from verm_rl.judge.prompts import load_prompt
+from verm_rl.judge.schema import JudgedError, Judgement, failed_judgement
+
+__all__ = [
+    "JudgeBackend", "JudgeRequest", "JudgedError", "Judgement", "SamplingParams", "failed_judgement",
+    "load_prompt", "parse_judgement",
+]

@@ -1,0 +1,58 @@
+"""The judge interface every backend implements."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from dataclasses import dataclass, field
+
+from verm_rl.judge.schema import Judgement
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One pair to judge: the task, the reference render and the candidate render (PNG bytes)."""
+
+    task: str
+    reference_png: bytes = field(repr=False)
+    candidate_png: bytes = field(repr=False)
+
+    def key(self) -> str:
+        """Content hash of (task, reference, candidate): identical pairs are judged once."""
+        h = hashlib.blake2b(digest_size=16)
+        for part in (self.task.encode(), self.reference_png, self.candidate_png):
+            h.update(len(part).to_bytes(8, "little"))
+            h.update(part)
+        return h.hexdigest()
+
+
+@dataclass
+class SamplingParams:
+    """Judge decoding. Greedy by default (deterministic rewards); the released chart/SVG reward
+    sampled at temperature 0.7, top_p 0.8, top_k 20, presence_penalty 1.5 (``upstream_sampling``)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = -1
+    max_tokens: int = 4096
+    repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    seed: int | None = None
+
+    @classmethod
+    def upstream(cls) -> SamplingParams:
+        return cls(temperature=0.7, top_p=0.8, top_k=20, presence_penalty=1.5, max_tokens=4096)
+
+
+class JudgeBackend(abc.ABC):
+    """``await backend.judge(requests)`` → one ``Judgement`` per request, in order. Never raises for
+    a bad answer, a dead server or a timeout: those come back as ``parse_failed``/``judge_failed``."""
+
+    name: str = "base"
+
+    @abc.abstractmethod
+    async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
+        ...
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        pass

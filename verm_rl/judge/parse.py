@@ -1,0 +1,188 @@
+"""Turn whatever a judge model wrote into a ``Judgement``. Never raises.
+
+Accepts: ```json fences, prose around the object, <think> blocks, trailing commas, single quotes,
+``type`` or ``category``, severities as strings, words or out of range (clamped to 1–3), counts
+that disagree with the list (the list wins), unknown categories (kept as ``other``), and
+truncated output (complete errors are recovered, the cut-off one is dropped). JSON repair is done
+by the ``json_repair`` library.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from verm_rl.judge.schema import JudgedError, Judgement
+from verm_rl.tasks import CATEGORIES, OTHER_CATEGORY, check_task
+
+log = logging.getLogger(__name__)
+
+_THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|\Z)", re.DOTALL)
+_SEVERITY_WORDS = {"minor": 1, "low": 1, "small": 1, "medium": 2, "moderate": 2, "major": 3, "high": 3,
+                   "severe": 3, "critical": 3}
+_ALIASES = {"text_symbol": "text_symbol_error", "textsymbol": "text_symbol_error", "symbol": "text_symbol_error",
+            "numerical": "numeric_error", "number": "numeric_error", "numbers": "numeric_error",
+            "value": "data_error", "values": "data_error", "color": "style_error", "colour": "style_error",
+            "geometry": "shape_error", "structural": "structure_error"}
+MAX_ERRORS = 200
+
+
+def _normalise_category(task: str, value: Any) -> tuple[str, bool]:
+    """(category, known) for a category string the judge wrote."""
+    if not isinstance(value, str):
+        return OTHER_CATEGORY, False
+    name = re.sub(r"[^a-z_]+", "_", value.strip().lower()).strip("_")
+    allowed = CATEGORIES[task]
+    for candidate in (name, f"{name}_error", _ALIASES.get(name, ""), _ALIASES.get(name.removesuffix("_error"), "")):
+        if candidate in allowed:
+            return candidate, True
+    return OTHER_CATEGORY, False
+
+
+def _severity(value: Any) -> tuple[int, bool]:
+    """(severity in 1..3, whether it had to be clamped or defaulted)."""
+    if isinstance(value, bool):
+        return 2, True
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text in _SEVERITY_WORDS:
+            return _SEVERITY_WORDS[text], False
+        m = re.search(r"-?\d+(\.\d+)?", text)
+        if not m:
+            return 2, True
+        number = float(m.group(0))
+    else:
+        return 2, True
+    if number != number:  # NaN
+        return 2, True
+    clamped = int(round(min(3.0, max(1.0, number))))
+    return clamped, clamped != number
+
+
+def _candidate_text(raw: str) -> tuple[str, list[str]]:
+    notes = []
+    text = _THINK.sub("", raw)
+    fences = [m.group(1) for m in _FENCE.finditer(text) if "{" in m.group(1) or "[" in m.group(1)]
+    if fences:
+        notes.append("fenced")
+        text = max(fences, key=len)
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        return "", notes
+    start = min(starts)
+    if text[:start].strip():
+        notes.append("prose_around")
+    return text[start:], notes
+
+
+def _load(text: str) -> tuple[Any, list[str]]:
+    try:
+        return json.loads(text), []
+    except ValueError:
+        pass
+    # A valid object followed by prose: decode just the first value.
+    try:
+        obj, end = json.JSONDecoder().raw_decode(text)
+        return obj, (["prose_around"] if text[end:].strip() else [])
+    except ValueError:
+        pass
+    import json_repair
+
+    repaired = json_repair.loads(text)
+    stripped = text.rstrip()
+    truncated = not stripped.endswith(("}", "]"))
+    return repaired, ["repaired_json"] + (["truncated"] if truncated else [])
+
+
+def _find_errors(obj: Any) -> tuple[list[Any] | None, dict[str, Any]]:
+    if isinstance(obj, list):
+        # a bare list of errors, or [ {object with errors} ]
+        if len(obj) == 1 and isinstance(obj[0], dict) and "errors" in obj[0]:
+            return _find_errors(obj[0])
+        return obj, {}
+    if isinstance(obj, dict):
+        for key in ("errors", "error_list", "issues", "discrepancies"):
+            if isinstance(obj.get(key), list):
+                return obj[key], obj
+        return None, obj
+    return None, {}
+
+
+def _is_complete(item: dict[str, Any], task: str) -> bool:
+    needed = ["severity", "description"] + ([] if task == "table" else ["location"])
+    has_category = any(k in item for k in ("category", "type", "error_type"))
+    return has_category and all(k in item for k in needed)
+
+
+def parse_judgement(task: str, text: Any) -> Judgement:
+    """Parse a judge's answer for ``task``. Garbage gives ``status='parse_failed'``, never an exception."""
+    check_task(task)
+    raw = text if isinstance(text, str) else ("" if text is None else str(text))
+    try:
+        return _parse(task, raw)
+    except Exception as e:  # noqa: BLE001 - the contract is: never raise
+        log.debug("judge output unparseable: %s", e)
+        return Judgement(task=task, status="parse_failed", raw=raw, notes=[f"exception:{type(e).__name__}"])
+
+
+def _parse(task: str, raw: str) -> Judgement:
+    candidate, notes = _candidate_text(raw)
+    if not candidate:
+        return Judgement(task=task, status="parse_failed", raw=raw, notes=notes + ["no_json"])
+    obj, load_notes = _load(candidate)
+    notes += load_notes
+    items, container = _find_errors(obj)
+    counts = {k: v for k, v in container.items() if isinstance(k, str) and k.endswith("_count")}
+    if items is None:
+        # No list at all: fine only when the judge said "no errors" through its counts.
+        if counts and all(_as_int(v) == 0 for v in counts.values()):
+            return Judgement(task=task, raw=raw, notes=notes + ["counts_only"])
+        return Judgement(task=task, status="parse_failed", raw=raw, notes=notes + ["no_error_list"])
+    if items and not any(isinstance(i, dict) for i in items):
+        return Judgement(task=task, status="parse_failed", raw=raw, notes=notes + ["no_error_objects"])
+    if "truncated" in notes and items and isinstance(items[-1], dict) and not _is_complete(items[-1], task):
+        items = items[:-1]
+        notes.append("dropped_incomplete_error")
+    errors = []
+    for item in items[:MAX_ERRORS]:
+        if not isinstance(item, dict):
+            notes.append("non_object_error")
+            continue
+        label = item.get("category", item.get("type", item.get("error_type")))
+        category, known = _normalise_category(task, label)
+        if not known:
+            notes.append("unknown_category")
+        severity, adjusted = _severity(item.get("severity"))
+        if adjusted:
+            notes.append("severity_clamped")
+        errors.append(JudgedError(
+            category=category, severity=severity,
+            location=_text(item.get("location", item.get("position", ""))),
+            description=_text(item.get("description", item.get("detail", ""))),
+        ))
+    if counts:
+        by_cat: dict[str, int] = {}
+        for e in errors:
+            by_cat[e.category] = by_cat.get(e.category, 0) + 1
+        for key, value in counts.items():
+            cat = key.removesuffix("_count")
+            if _as_int(value) != by_cat.get(cat, 0):
+                notes.append("count_mismatch")
+                break
+    return Judgement(task=task, errors=errors, raw=raw, notes=notes)
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else json.dumps(value)[:500])

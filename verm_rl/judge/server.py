@@ -1,0 +1,82 @@
+"""``verm-rl serve-judge``: an OpenAI-compatible chat-completions server around a local judge engine.
+
+For users without vLLM (and for tests of the ``http`` backend against a real server). Concurrent
+requests are batched dynamically. Endpoints: POST /v1/chat/completions, GET /v1/models, GET /health.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from verm_rl.judge.base import SamplingParams
+from verm_rl.judge.batcher import DynamicBatcher
+from verm_rl.judge.engine import Conversation, conversation_from_openai, make_engine
+
+
+def create_app(model_path: str, served_model_name: str = "reward_service", engine: str = "transformers",
+               max_batch_size: int = 16, max_wait_ms: float = 20.0, max_tokens_cap: int = 8192, **engine_kwargs: Any):
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import JSONResponse
+
+    backend = make_engine(model_path, engine, **engine_kwargs)
+    app = FastAPI(title="visual-erm judge")
+    stats = {"requests": 0, "errors": 0}
+
+    def run_batch(items: list[tuple[Conversation, SamplingParams]]) -> list[str]:
+        # one batch shares sampling settings; group by them to stay correct when clients differ
+        out: list[str | None] = [None] * len(items)
+        groups: dict[tuple, list[int]] = {}
+        for i, (_, s) in enumerate(items):
+            groups.setdefault(tuple(vars(s).items()), []).append(i)
+        for idxs in groups.values():
+            texts = backend.generate([items[i][0] for i in idxs], items[idxs[0]][1])
+            for i, t in zip(idxs, texts, strict=True):
+                out[i] = t
+        return [t or "" for t in out]
+
+    batcher: DynamicBatcher = DynamicBatcher(run_batch, max_batch_size, max_wait_ms)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": served_model_name, "device": backend.device, **stats,
+                "batches": len(batcher.batch_sizes)}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": served_model_name, "object": "model", "owned_by": "verm_rl"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict[str, Any]) -> Any:
+        stats["requests"] += 1
+        try:
+            conv = conversation_from_openai(body["messages"])
+            sampling = SamplingParams(
+                temperature=float(body.get("temperature", 0.0) or 0.0), top_p=float(body.get("top_p", 1.0)),
+                top_k=int(body.get("top_k", -1) or -1), seed=body.get("seed"),
+                max_tokens=min(int(body.get("max_tokens") or 512), max_tokens_cap),
+                repetition_penalty=float(body.get("repetition_penalty", 1.0)),
+            )
+        except (KeyError, ValueError, TypeError) as e:
+            stats["errors"] += 1
+            raise HTTPException(status_code=400, detail=f"bad request: {e}") from None
+        try:
+            text = await batcher.submit((conv, sampling))
+        except Exception as e:  # noqa: BLE001
+            stats["errors"] += 1
+            return JSONResponse(status_code=500, content={"error": {"message": f"{type(e).__name__}: {e}"}})
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+            "model": served_model_name,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        }
+
+    app.state.batcher = batcher
+    return app
+
+
+def serve(model_path: str, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(model_path, **kwargs), host=host, port=port, log_level="warning")

@@ -47,6 +47,7 @@ class RayActorJudge(JudgeBackend):
         if not ray.is_initialized():
             ray.init(ignore_reinit_error=True, include_dashboard=False)
         cls = ray.remote(JudgeActor)
+        self.actor_name = name
         self.timeout_s = timeout_s
         self.actors = [
             cls.options(name=f"{name}:{i}", get_if_exists=True, namespace=namespace, num_gpus=num_gpus,

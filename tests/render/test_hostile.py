@@ -55,10 +55,15 @@ CHART_CASES = {
     "gigantic_figure": (PLT + "plt.figure(figsize=(500, 500), dpi=1000)\nplt.plot([1])\n", {"too_large"}),
     "gigantic_dpi_in_rcparams": (PLT + "plt.rcParams['figure.figsize'] = (800, 800)\nplt.plot([1])\n", {"too_large"}),
     "scratch_file_too_big": ("f = open('big.bin', 'wb')\nf.write(b'0' * (200 * 2**20))\n", {"too_large", "memory"}),
+    "threads_that_never_end": (
+        "import threading, time\ndef wait():\n    while True: time.sleep(1)\n"
+        "for _ in range(4): threading.Thread(target=wait).start()\n" + PLT + "plt.plot([1, 2])\n",
+        {None},
+    ),
     "cpu_burner_threads": (
         "import threading\ndef spin():\n    while True: pass\n"
         "for _ in range(4): threading.Thread(target=spin).start()\n" + PLT + "plt.plot([1, 2])\n",
-        {None},
+        {None, "timeout"},
     ),
     "eval_import_trick": ("getattr(__import__('o' + 's'), 'sys' + 'tem')('true')\n", {"forbidden"}),
     "switch_backend": (PLT + "plt.switch_backend('TkAgg')\nplt.plot([1, 2])\nplt.show()\n", {None}),
@@ -197,3 +202,19 @@ def test_pool_worker_still_renders_after_the_suite(renderer):
     assert renderer.render("chart", GOOD_CHART).ok
     assert renderer.render("svg", f'<svg {SVG_NS} width="9" height="9"><rect width="5" height="5"/></svg>').ok
     assert renderer.render("table", "<table><tr><td>ok</td></tr></table>").ok
+
+
+def test_tmp_stays_readable_but_nothing_there_is_writable(renderer, tmp_path):
+    """A checkout or virtualenv under /tmp must stay visible; writes there must fail even via ctypes."""
+    (tmp_path / "data.txt").write_text("visible")
+    target = tmp_path / "created_by_ctypes"
+    program = (
+        f"print(open({str(tmp_path / 'data.txt')!r}).read())\n"
+        "import ctypes, os\n"
+        f"fd = ctypes.CDLL(None).open({str(target).encode()!r}, os.O_WRONLY | os.O_CREAT, 0o644)\n"
+        "print('fd', fd)\n" + PLT + "plt.plot([1, 2])\n"
+    )
+    res = run(renderer, program)
+    assert res.ok, res.message
+    assert "visible" in res.stdout and "fd -1" in res.stdout
+    assert not target.exists()

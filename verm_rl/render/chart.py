@@ -41,8 +41,11 @@ def _canvas_is_white(fig: object) -> bool:
     return bool(rgba.size) and bool((rgba[..., :3] == 255).all())
 
 
-def render_chart(source: str, dpi: int = 100, max_pixels: int = 40_000_000) -> bytes:
-    """Execute ``source`` (a matplotlib program) and return the PNG of its figure."""
+def render_chart(source: str, dpi: int = 100, max_pixels: int = 40_000_000, trace: dict | None = None) -> bytes:
+    """Execute ``source`` (a matplotlib program) and return the PNG of its figure.
+
+    When ``trace`` is a dict, it is filled with ``chart_trace.trace_figure`` of the saved figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -93,6 +96,10 @@ def render_chart(source: str, dpi: int = 100, max_pixels: int = 40_000_000) -> b
         save_figure(fig, buf, format="png", dpi=dpi)
         if _canvas_is_white(fig):
             raise RenderFailure("blank", "the render is all white")
+        if trace is not None:
+            from verm_rl.render.chart_trace import trace_figure
+
+            trace.update(trace_figure(fig))
         return buf.getvalue()
     finally:
         Figure.savefig, Figure.show = saved["Figure.savefig"], saved["Figure.show"]

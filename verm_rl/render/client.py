@@ -37,6 +37,7 @@ class RenderOptions:
     svg_height: int = 336
     table_padding: int = 12  # crop to content plus this many pixels
     stdout_bytes: int = 8192  # captured program output kept in RenderResult.stdout
+    trace: bool = False  # chart only: also describe the figure (RenderResult.meta["trace"]) for the critic
 
     def replace(self, **overrides: Any) -> RenderOptions:
         known = {f.name for f in fields(self)}

@@ -2,8 +2,8 @@
 
 Layers, strongest first (each is used when the kernel and our privileges allow it):
 1. new network namespace: no interface but a down loopback, so no connection goes anywhere;
-2. new mount namespace: the root filesystem re-mounted read-only, private tmpfs over every
-   world-writable directory (/tmp, /var/tmp, /dev/shm, /run/lock), the scratch dir inside it;
+2. new mount namespace: every filesystem re-mounted read-only (world-writable /tmp, /var/tmp,
+   /dev/shm included), the per-render scratch dir a private tmpfs that vanishes with the render;
 3. new PID namespace: the program runs as its PID 1, so whatever it spawns dies with it;
 4. as root: drop to ``nobody`` (no writes to root-owned places, no signals to the worker,
    RLIMIT_NPROC then really caps processes and threads); as non-root: a user namespace when
@@ -34,8 +34,6 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND = 1, 2, 4, 32, 4096
 MS_REC, MS_PRIVATE = 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
-WRITABLE_CANDIDATES = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
-SANDBOX_SCRATCH = "/tmp/verm_render"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc_gil = ctypes.PyDLL(None, use_errno=True)  # holds the GIL across the call (fork-like)
@@ -136,21 +134,43 @@ def _map_own_ids(uid: int, gid: int) -> None:
         pass
 
 
-def _isolate_filesystem(layers: Layers) -> None:
+def _mount_points() -> list[tuple[str, set[str]]]:
+    """(mount point, options) for every mount this process sees, from /proc/self/mountinfo."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].encode().decode("unicode_escape")
+            out.append((point, set(fields[5].split(","))))
+    return out
+
+
+_KEEP_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": 8, "noatime": 1024, "nodiratime": 2048,
+               "relatime": 1 << 21}
+
+
+def _isolate_filesystem(layers: Layers, scratch: str) -> None:
+    """Private tmpfs on the scratch dir; every other mount (but /proc, /sys, /dev) read-only.
+
+    Nothing is hidden (a checkout or virtualenv under /tmp stays readable); nothing outside the
+    scratch dir is writable, world-writable directories (/tmp, /var/tmp, /dev/shm) included.
+    """
     if not layers.mountns:
         return
     _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
-    for d in WRITABLE_CANDIDATES:
-        try:
-            st = os.stat(d)
-        except OSError:
+    if _mount(b"tmpfs", scratch.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=0777"):
+        layers.private_tmp.append(scratch)
+    ok = True
+    for point, opts in _mount_points():
+        if point == scratch or point.startswith(("/proc", "/sys")) or (
+                point.startswith("/dev") and not point.startswith("/dev/shm")):
             continue
-        if stat.S_ISDIR(st.st_mode) and not os.path.islink(d):
-            if _mount(b"tmpfs", d.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=1777"):
-                layers.private_tmp.append(d)
-    # Read-only root last: the tmpfs mounts above are separate mounts and stay writable.
-    if _mount(b"none", b"/", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None):
-        layers.read_only_root = True
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for name, bit in _KEEP_FLAGS.items():
+            if name in opts:
+                flags |= bit
+        ok &= _mount(b"none", point.encode(), None, flags, None) or "ro" in opts
+    layers.read_only_root = ok
 
 
 def _set_rlimits(cfg: SandboxConfig, base_vsize: int) -> None:
@@ -262,12 +282,8 @@ def enter_sandbox(cfg: SandboxConfig, base_vsize: int, fallback_scratch: str,
     if not layers.netns and os.getuid() == 0:  # no clone with namespaces: try them one by one
         layers.netns = _unshare(CLONE_NEWNET)
         layers.mountns = _unshare(CLONE_NEWNS)
-    _isolate_filesystem(layers)
-    if "/tmp" in layers.private_tmp:
-        scratch = SANDBOX_SCRATCH
-        os.makedirs(scratch, mode=0o700, exist_ok=True)
-    else:
-        scratch = fallback_scratch
+    scratch = fallback_scratch
+    _isolate_filesystem(layers, scratch)
     os.chdir(scratch)
     _set_rlimits(cfg, base_vsize)
     _drop_privileges(cfg, layers, scratch)

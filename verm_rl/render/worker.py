@@ -85,6 +85,21 @@ def preimport(modules: tuple[str, ...]) -> list[str]:
     return missing
 
 
+def _open_bundled_fonts() -> None:
+    """Open matplotlib's bundled fonts now: a child dropped to ``nobody`` may not be able to read
+    them (e.g. a virtualenv under /root), but inherits the already-open font objects."""
+    import matplotlib
+    from matplotlib import font_manager
+
+    data = matplotlib.get_data_path()
+    for entry in font_manager.fontManager.ttflist:
+        if entry.fname.startswith(data):
+            try:
+                font_manager.get_font(entry.fname)
+            except Exception:
+                pass
+
+
 def sandbox_config(options: dict[str, Any]) -> SandboxConfig:
     return SandboxConfig(
         timeout_s=float(options["timeout_s"]), memory_mb=int(options["memory_mb"]),
@@ -92,11 +107,15 @@ def sandbox_config(options: dict[str, Any]) -> SandboxConfig:
     )
 
 
-def _run_program(task: str, source: str, options: dict[str, Any]) -> bytes:
+def _run_program(task: str, source: str, options: dict[str, Any], header: dict[str, Any]) -> bytes:
     if task == "chart":
         from verm_rl.render.chart import render_chart
 
-        return render_chart(source, dpi=int(options["dpi"]), max_pixels=int(options["max_pixels"]))
+        trace: dict[str, Any] | None = {} if options.get("trace") else None
+        png = render_chart(source, dpi=int(options["dpi"]), max_pixels=int(options["max_pixels"]), trace=trace)
+        if trace is not None:
+            header["trace"] = trace
+        return png
     from verm_rl.render.svg import render_svg
 
     return render_svg(source, int(options["svg_width"]), int(options["svg_height"]))
@@ -134,7 +153,7 @@ def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallbac
         from verm_rl.render.images import is_blank
 
         marks["sandboxed"] = time.monotonic()
-        png = _run_program(request["task"], request["source"], options)
+        png = _run_program(request["task"], request["source"], options, header)
         marks["rendered"] = time.monotonic()
         if guard.violation:
             raise ForbiddenOperation(guard.violation)
@@ -275,7 +294,8 @@ def render_in_child(request: dict[str, Any], protocol_fds: tuple[int, int]) -> d
         "error_kind": None if header.get("ok") else header.get("error_kind", "crash"),
         "message": str(header.get("message", ""))[:2000], "seconds": seconds,
         "stdout": str(header.get("stdout", ""))[:65536],
-        "meta": {"layers": header.get("layers", ""), "timings": _timings(start, header.get("marks"))},
+        "meta": {"layers": header.get("layers", ""), "timings": _timings(start, header.get("marks")),
+                 **({"trace": header["trace"]} if isinstance(header.get("trace"), dict) else {})},
     }
 
 
@@ -340,10 +360,11 @@ def main(argv: list[str] | None = None) -> None:
     if family == "python":
         modules = tuple(filter(None, os.environ.get("VERM_RL_PREIMPORT", "").split(","))) or DEFAULT_PREIMPORT
         info["missing_modules"] = preimport(modules)
-        from verm_rl.render import images, svg  # noqa: F401 - children cannot import later
+        from verm_rl.render import chart_trace, images, svg  # noqa: F401 - children cannot import later
         from verm_rl.render.chart import WARMUP_PROGRAM, render_chart
 
-        images.is_blank(render_chart(WARMUP_PROGRAM))
+        images.is_blank(render_chart(WARMUP_PROGRAM, trace={}))
+        _open_bundled_fonts()
         gc.collect()
         gc.freeze()  # children then never walk (and copy-on-write) the warm objects in a gc pass
         info["layers"] = probe_layers((in_fd, out_fd))

@@ -1,0 +1,1 @@
+"""Data: synthetic references, error injection, dataset conversion."""

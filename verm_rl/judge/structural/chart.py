@@ -1,0 +1,143 @@
+"""Compare two chart traces (``render(..., trace=True)``) and list the differences as judge errors.
+
+Attribution rules keep one cause from being reported many times: when a subplot's data, series or
+chart type differ, the autoscaled axis ranges and numeric tick labels that follow are not reported
+again; a legend whose entries changed because a series was added or dropped is not reported again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from verm_rl.judge.schema import JudgedError
+from verm_rl.judge.structural import rules
+
+SERIES_KINDS = ("lines", "bars", "scatters", "fills")
+
+
+def _err(category: str, severity: int, location: str, description: str) -> JudgedError:
+    return JudgedError(category=f"{category}_error", severity=severity, location=location, description=description)
+
+
+def _series_values(kind: str, s: dict[str, Any]) -> list[float]:
+    if kind == "lines" or kind == "scatters":
+        return list(s.get("y", [])) + list(s.get("x", []))
+    if kind == "bars":
+        return list(s.get("values", []))
+    return [s.get("y_sum", 0.0), s.get("y_max", 0.0)]
+
+
+def _series_color(kind: str, s: dict[str, Any]) -> str | None:
+    if kind == "bars":
+        colors = [c for c in s.get("colors", []) if c]
+        return colors[0] if colors else None
+    return s.get("color")
+
+
+def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: bool) -> list[JudgedError]:
+    errs: list[JudgedError] = []
+    loc = f"subplot {i + 1}" + (f" ('{a['title']}')" if a.get("title") else "")
+    kinds_a, kinds_b = a.get("kinds", {}), b.get("kinds", {})
+    type_changed = set(kinds_a) != set(kinds_b)
+    if type_changed:
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["chart_type"], loc,
+                         f"chart type {'+'.join(sorted(kinds_a)) or 'none'} vs {'+'.join(sorted(kinds_b)) or 'none'}"))
+    series_changed = not type_changed and any(len(a[k]) != len(b[k]) for k in SERIES_KINDS)
+    if series_changed:
+        counts = ", ".join(f"{k} {len(a[k])} vs {len(b[k])}" for k in SERIES_KINDS if len(a[k]) != len(b[k]))
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["series"], loc, f"number of series differs ({counts})"))
+    data_changed = type_changed or series_changed
+    if not type_changed:
+        for kind in SERIES_KINDS:
+            for j, (sa, sb) in enumerate(zip(a[kind], b[kind])):
+                sev = rules.data_severity(_series_values(kind, sa), _series_values(kind, sb))
+                if sev:
+                    data_changed = True
+                    name = sa.get("label") or f"{kind[:-1]} {j + 1}"
+                    errs.append(_err("data", sev, f"{loc}, {name}", f"{kind[:-1]} values differ"))
+        if a.get("pie") and b.get("pie"):
+            sev = rules.pie_severity(a["pie"]["fractions"], b["pie"]["fractions"])
+            if sev:
+                data_changed = True
+                errs.append(_err("data", sev, f"{loc}, pie", "slice sizes differ"))
+        if a.get("images") != b.get("images") and a.get("images") and b.get("images"):
+            data_changed = True
+            errs.append(_err("data", 2, loc, "image data shape differs"))
+    if not data_changed:
+        for axis in ("x", "y"):
+            if a[f"{axis}scale"] != b[f"{axis}scale"]:
+                errs.append(_err("data", 2, loc, f"{axis}-axis scale {a[f'{axis}scale']} vs {b[f'{axis}scale']}"))
+            elif a[f"{axis}lim"] and b[f"{axis}lim"] and not layout_changed:
+                span = abs(a[f"{axis}lim"][1] - a[f"{axis}lim"][0]) or 1.0
+                if max(abs(p - q) for p, q in zip(a[f"{axis}lim"], b[f"{axis}lim"])) > 0.02 * span:
+                    errs.append(_err("data", 2, loc, f"{axis}-axis range differs"))
+    # text
+    for field in ("title", "xlabel", "ylabel"):
+        sev = rules.text_severity(field, a.get(field, ""), b.get(field, ""))
+        if sev:
+            errs.append(_err("text", sev, loc, f"{field} '{a.get(field, '')}' vs '{b.get(field, '')}'"))
+    for axis in ("x", "y"):
+        ta, tb = a.get(f"{axis}ticklabels", []), b.get(f"{axis}ticklabels", [])
+        numeric = all(rules.is_numeric(t) for t in ta + tb)
+        if numeric and (data_changed or layout_changed):
+            continue
+        if [rules.normalise_text(t) for t in ta] != [rules.normalise_text(t) for t in tb]:
+            errs.append(_err("text", rules.TEXT_SEVERITY["ticks"], loc, f"{axis} tick labels differ"))
+    la, lb = a.get("legend"), b.get("legend")
+    if (la is None) != (lb is None):
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["legend"], loc,
+                         "legend missing" if lb is None else "extra legend"))
+    elif la and lb:
+        if not (series_changed or type_changed) and la["labels"] != lb["labels"]:
+            sev = max(rules.text_severity("legend", " / ".join(la["labels"]), " / ".join(lb["labels"])),
+                      rules.TEXT_SEVERITY["legend"])
+            errs.append(_err("text", sev, f"{loc}, legend", f"legend entries {la['labels']} vs {lb['labels']}"))
+        if la.get("loc") != lb.get("loc"):
+            errs.append(_err("style", rules.STYLE_DETAIL, f"{loc}, legend", "legend position differs"))
+    texts_a = [t for t in a.get("texts", []) if not (data_changed and rules.is_numeric(t))]
+    texts_b = [t for t in b.get("texts", []) if not (data_changed and rules.is_numeric(t))]
+    if sorted(map(rules.normalise_text, texts_a)) != sorted(map(rules.normalise_text, texts_b)):
+        errs.append(_err("text", rules.TEXT_SEVERITY["annotation"], loc, "annotations differ"))
+    # style
+    if not (type_changed or series_changed):
+        colors_a = [_series_color(k, s) for k in SERIES_KINDS for s in a[k]]
+        colors_b = [_series_color(k, s) for k in SERIES_KINDS for s in b[k]]
+        if a.get("pie") and b.get("pie") and len(a["pie"]["colors"]) == len(b["pie"]["colors"]):
+            colors_a += a["pie"]["colors"]
+            colors_b += b["pie"]["colors"]
+        for ia, ib, de in rules.match_colors(colors_a, colors_b):
+            sev = rules.color_severity(colors_a[ia], colors_b[ib])
+            if sev:
+                errs.append(_err("style", sev, loc, f"colour {colors_a[ia]} vs {colors_b[ib]} (dE {de:.0f})"))
+        for j, (sa, sb) in enumerate(zip(a["lines"], b["lines"])):
+            if (sa["linestyle"], sa["marker"]) != (sb["linestyle"], sb["marker"]):
+                errs.append(_err("style", rules.STYLE_DETAIL, f"{loc}, line {j + 1}", "line style or marker differs"))
+    if a.get("grid_on") != b.get("grid_on"):
+        errs.append(_err("style", rules.STYLE_DETAIL, loc, "grid lines " + ("missing" if a.get("grid_on") else "added")))
+    if abs(a.get("title_fontsize", 0) - b.get("title_fontsize", 0)) > 0.5:
+        errs.append(_err("style", rules.STYLE_DETAIL, loc, "title font size differs"))
+    return errs
+
+
+def compare_chart_traces(ref: dict[str, Any], cand: dict[str, Any]) -> list[JudgedError]:
+    """Every difference between the reference figure and the candidate figure, as judge errors."""
+    errs: list[JudgedError] = []
+    axes_a, axes_b = ref.get("axes", []), cand.get("axes", [])
+    if len(axes_a) != len(axes_b):
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["subplots"], "figure",
+                         f"{len(axes_a)} subplots vs {len(axes_b)}"))
+    geometry = lambda axes: sorted({tuple(x["grid"][:2]) for x in axes if x.get("grid")})  # noqa: E731
+    layout_changed = geometry(axes_a) != geometry(axes_b)
+    if layout_changed and len(axes_a) == len(axes_b):
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["layout"], "figure",
+                         f"subplot grid {geometry(axes_a)} vs {geometry(axes_b)}"))
+    for i, (a, b) in enumerate(zip(axes_a, axes_b)):
+        errs += _compare_axes(i, a, b, layout_changed)
+    sev = rules.text_severity("suptitle", ref.get("suptitle", ""), cand.get("suptitle", ""))
+    if sev:
+        errs.append(_err("text", sev, "figure title", f"'{ref.get('suptitle', '')}' vs '{cand.get('suptitle', '')}'"))
+    if sorted(ref.get("texts", [])) != sorted(cand.get("texts", [])):
+        errs.append(_err("text", rules.TEXT_SEVERITY["annotation"], "figure", "figure texts differ"))
+    if ref.get("colorbars", 0) != cand.get("colorbars", 0):
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["colorbar"], "figure", "colorbar count differs"))
+    return errs

@@ -1,0 +1,115 @@
+"""The stated rules of the structural critic: which difference is which category, at which severity.
+
+The error injector uses the same functions to label what it injects, so labels and critic agree
+by construction and the agreement check measures the critic's extraction, not two rule books.
+
+Severity scale (as Visual-ERM): 1 minor, 2 medium, 3 severe.
+- data values, per series: largest relative change |new − old| / |old| ≥ 0.5 → 3, ≥ 0.2 → 2,
+  ≥ 0.02 → 1; pie slices by the largest change of a slice's share: ≥ 0.10 → 3, ≥ 0.04 → 2, ≥ 0.005 → 1.
+- colours: CIEDE2000 between optimally assigned colours: ΔE > 25 → 2, ΔE > 10 → 1.
+- text: titles, suptitle and legend entries 2; axis labels, tick labels, annotations and table/SVG
+  text cells 1 when the edit is small (normalised edit similarity ≥ 0.5), else 2.
+- structure: number of subplots 3, chart type 3, number of series 2, subplot layout 2, legend or
+  colorbar present/absent 2.
+- style details (line style, marker, legend position, grid, font size) 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+
+import numpy as np
+
+DATA_REL_THRESHOLDS = ((0.5, 3), (0.2, 2), (0.02, 1))
+PIE_SHARE_THRESHOLDS = ((0.10, 3), (0.04, 2), (0.005, 1))
+COLOR_THRESHOLDS = ((25.0, 2), (10.0, 1))
+TEXT_SEVERITY = {"title": 2, "suptitle": 2, "legend": 2, "xlabel": 1, "ylabel": 1, "ticks": 1, "annotation": 1,
+                 "cell": 1, "text": 1}
+STRUCTURE_SEVERITY = {"subplots": 3, "chart_type": 3, "series": 2, "layout": 2, "legend": 2, "colorbar": 2}
+STYLE_DETAIL = 1
+
+
+def _bucket(value: float, thresholds: tuple[tuple[float, int], ...]) -> int:
+    for limit, severity in thresholds:
+        if value >= limit:
+            return severity
+    return 0
+
+
+def relative_change(old: list[float], new: list[float]) -> float:
+    """Largest |new − old| / |old| over aligned values (inf when the lengths differ)."""
+    if len(old) != len(new):
+        return float("inf")
+    if not old:
+        return 0.0
+    a, b = np.asarray(old, float), np.asarray(new, float)
+    scale = np.maximum(np.abs(a), 1e-9)
+    return float(np.max(np.abs(b - a) / scale))
+
+
+def data_severity(old: list[float], new: list[float]) -> int:
+    change = relative_change(old, new)
+    return 2 if change == float("inf") else _bucket(change, DATA_REL_THRESHOLDS)
+
+
+def pie_severity(old: list[float], new: list[float]) -> int:
+    if len(old) != len(new):
+        return 2
+    a, b = np.asarray(old, float), np.asarray(new, float)
+    a, b = a / max(a.sum(), 1e-9), b / max(b.sum(), 1e-9)
+    return _bucket(float(np.max(np.abs(a - b))) if len(a) else 0.0, PIE_SHARE_THRESHOLDS)
+
+
+@lru_cache(maxsize=4096)
+def delta_e(hex_a: str, hex_b: str) -> float:
+    """CIEDE2000 colour difference of two '#rrggbb' colours (scikit-image)."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    def lab(h: str) -> np.ndarray:
+        rgb = np.array([[[int(h[i:i + 2], 16) / 255 for i in (1, 3, 5)]]])
+        return rgb2lab(rgb)[0, 0]
+
+    return float(deltaE_ciede2000(lab(hex_a), lab(hex_b)))
+
+
+def color_severity(hex_a: str | None, hex_b: str | None) -> int:
+    if not hex_a or not hex_b:
+        return 0
+    return _bucket(delta_e(hex_a.lower(), hex_b.lower()), COLOR_THRESHOLDS)
+
+
+def match_colors(ref: list[str | None], cand: list[str | None]) -> list[tuple[int, int, float]]:
+    """Optimal one-to-one matching of colours by CIEDE2000 (Hungarian, scipy); (i, j, ΔE) pairs."""
+    from scipy.optimize import linear_sum_assignment
+
+    ri = [i for i, c in enumerate(ref) if c]
+    ci = [j for j, c in enumerate(cand) if c]
+    if not ri or not ci:
+        return []
+    cost = np.array([[delta_e(ref[i].lower(), cand[j].lower()) for j in ci] for i in ri])
+    rows, cols = linear_sum_assignment(cost)
+    return [(ri[r], ci[c], float(cost[r, c])) for r, c in zip(rows, cols)]
+
+
+def normalise_text(text: str) -> str:
+    return " ".join(text.replace("\u2212", "-").split())
+
+
+def text_severity(field: str, old: str, new: str) -> int:
+    """0 when equal after whitespace normalisation; else the field's severity, 2 for big edits."""
+    a, b = normalise_text(old), normalise_text(new)
+    if a == b:
+        return 0
+    base = TEXT_SEVERITY.get(field, 1)
+    similarity = difflib.SequenceMatcher(None, a, b).ratio()
+    return max(base, 2) if similarity < 0.5 else base
+
+
+def is_numeric(text: str) -> bool:
+    t = normalise_text(text).replace(",", "").replace("%", "").replace("$", "").strip()
+    try:
+        float(t)
+        return True
+    except ValueError:
+        return False

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import multiprocessing as mp
 import os
 import socket
@@ -34,8 +33,8 @@ import httpx  # noqa: E402
 from verm_rl.examples import bundled_examples  # noqa: E402
 from verm_rl.judge import JudgeRequest, SamplingParams, parse_judgement  # noqa: E402
 from verm_rl.judge.http import HttpJudge  # noqa: E402
-from verm_rl.render.table import CHROMIUM_ARGS, find_chromium, table_to_html  # noqa: E402
 from verm_rl.render.images import crop_to_content  # noqa: E402
+from verm_rl.render.table import CHROMIUM_ARGS, find_chromium, table_to_html  # noqa: E402
 
 
 def make_samples(n: int) -> list[tuple[str, str]]:

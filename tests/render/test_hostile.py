@@ -204,8 +204,14 @@ def test_pool_worker_still_renders_after_the_suite(renderer):
     assert renderer.render("table", "<table><tr><td>ok</td></tr></table>").ok
 
 
-def test_tmp_stays_readable_but_nothing_there_is_writable(renderer, tmp_path):
+def test_tmp_stays_readable_but_nothing_there_is_writable(renderer):
     """A checkout or virtualenv under /tmp must stay visible; writes there must fail even via ctypes."""
+    import pathlib
+    import shutil
+    import tempfile
+
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="verm_visible_", dir="/tmp"))
+    tmp_path.chmod(0o777)  # world-writable, like /tmp itself: only the read-only mount stops the write
     (tmp_path / "data.txt").write_text("visible")
     target = tmp_path / "created_by_ctypes"
     program = (
@@ -218,3 +224,4 @@ def test_tmp_stays_readable_but_nothing_there_is_writable(renderer, tmp_path):
     assert res.ok, res.message
     assert "visible" in res.stdout and "fd -1" in res.stdout
     assert not target.exists()
+    shutil.rmtree(tmp_path)

@@ -96,7 +96,8 @@ def _axes(ax: Any) -> dict[str, Any]:
             faces = coll.get_facecolors()
             scatters.append({
                 "label": coll.get_label() if not coll.get_label().startswith("_") else "",
-                "x": _floats(offsets[:, 0]) if len(offsets) else [], "y": _floats(offsets[:, 1]) if len(offsets) else [],
+                "x": _floats(offsets[:, 0]) if len(offsets) else [],
+                "y": _floats(offsets[:, 1]) if len(offsets) else [],
                 "color": _hex(faces[0]) if len(faces) else None, "n": int(len(offsets)),
             })
         elif isinstance(coll, QuadMesh):

@@ -22,7 +22,6 @@ import platform
 import pwd
 import resource
 import signal
-import stat
 import sys
 from dataclasses import dataclass, field
 

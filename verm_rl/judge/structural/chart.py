@@ -113,7 +113,8 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
             if (sa["linestyle"], sa["marker"]) != (sb["linestyle"], sb["marker"]):
                 errs.append(_err("style", rules.STYLE_DETAIL, f"{loc}, line {j + 1}", "line style or marker differs"))
     if a.get("grid_on") != b.get("grid_on"):
-        errs.append(_err("style", rules.STYLE_DETAIL, loc, "grid lines " + ("missing" if a.get("grid_on") else "added")))
+        change = "missing" if a.get("grid_on") else "added"
+        errs.append(_err("style", rules.STYLE_DETAIL, loc, f"grid lines {change}"))
     if abs(a.get("title_fontsize", 0) - b.get("title_fontsize", 0)) > 0.5:
         errs.append(_err("style", rules.STYLE_DETAIL, loc, "title font size differs"))
     return errs

@@ -71,11 +71,11 @@ class RewardPipeline:
             self._ref_cache.popitem(last=False)
         return result
 
-    async def _render_candidate(self, item: ScoreItem) -> RenderResult:
+    async def _render_candidate(self, item: ScoreItem) -> tuple[RenderResult, str | None]:
         code = extract_code(item.task, item.response)
         if code is None:
-            return RenderResult.failure("no_code", "no program found in the response")
-        return await self.pool.render(item.task, code, **self.render_options)
+            return RenderResult.failure("no_code", "no program found in the response"), None
+        return await self.pool.render(item.task, code, **self.render_options), code
 
     async def _reference_png(self, item: ScoreItem) -> tuple[bytes | None, str]:
         if item.reference_png:
@@ -86,21 +86,22 @@ class RewardPipeline:
         return None, "no reference image or program"
 
     async def _score_samples(self, items: list[ScoreItem]) -> list[ScoredSample]:
-        renders, refs = await asyncio.gather(
+        rendered, refs = await asyncio.gather(
             asyncio.gather(*(self._render_candidate(i) for i in items)),
             asyncio.gather(*(self._reference_png(i) for i in items)),
         )
+        renders = [r for r, _ in rendered]
         unique: dict[str, JudgeRequest] = {}
         keys: list[str | None] = []
         problems: dict[int, str] = {}
-        for idx, (item, render, (ref_png, why)) in enumerate(zip(items, renders, refs, strict=True)):
+        for idx, (item, (render, code), (ref_png, why)) in enumerate(zip(items, rendered, refs, strict=True)):
             if not render.ok:
                 keys.append(None)
             elif ref_png is None:
                 keys.append(None)
                 problems[idx] = why
             else:
-                req = JudgeRequest(item.task, ref_png, render.png)
+                req = JudgeRequest(item.task, ref_png, render.png, item.reference_source, code)
                 keys.append(req.key())
                 unique.setdefault(keys[-1], req)
         judged = dict(zip(unique, await self.judge.judge(list(unique.values())), strict=True)) if unique else {}

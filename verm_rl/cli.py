@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dpi", type=int, default=100)
     r.set_defaults(func=_render_command)
 
+    s = sub.add_parser("synth", help="write labelled (reference, perturbed) pairs for judge SFT and evaluation")
+    s.add_argument("--n", type=int, default=200, help="number of pairs")
+    s.add_argument("--out", default="outputs/synth")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--k", type=int, default=3, help="perturbations per reference")
+    s.add_argument("--tasks", default="chart,table,svg")
+    s.add_argument("--workers", type=int, default=0, help="render workers (default: one per core)")
+    s.set_defaults(func=_synth_command)
+
     j = sub.add_parser("serve-judge", help="serve a local judge model as an OpenAI-compatible HTTP endpoint")
     j.add_argument("--model-path", required=True, help="local folder of the judge (e.g. Visual-ERM)")
     j.add_argument("--host", default="127.0.0.1")
@@ -67,6 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--device", default="auto")
     j.set_defaults(func=_serve_judge_command)
     return parser
+
+
+def _synth_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from verm_rl.data.synth import synthesize
+    from verm_rl.render.local_pool import LocalRenderPool
+
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    with LocalRenderPool(args.workers or None) as pool:
+        summary = asyncio.run(synthesize(args.out, args.n, pool.render, seed=args.seed, k=args.k, tasks=tasks))
+    print(json.dumps({k: v for k, v in summary.items() if k != "agreement"}))
+    for task, a in summary["agreement"].items():
+        o = a["overall"]
+        print(f"structural judge on {task}: precision {o['precision']:.3f} recall {o['recall']:.3f} "
+              f"over {a['pairs']} pairs")
+    return 0
 
 
 def _serve_judge_command(args: argparse.Namespace) -> int:

@@ -11,11 +11,16 @@ from verm_rl.judge.schema import Judgement
 
 @dataclass(frozen=True)
 class JudgeRequest:
-    """One pair to judge: the task, the reference render and the candidate render (PNG bytes)."""
+    """One pair to judge: the task, the reference render and the candidate render (PNG bytes).
+
+    The programs are optional; the structural critic needs them, image judges ignore them.
+    """
 
     task: str
     reference_png: bytes = field(repr=False)
     candidate_png: bytes = field(repr=False)
+    reference_source: str | None = field(default=None, repr=False, compare=False)
+    candidate_source: str | None = field(default=None, repr=False, compare=False)
 
     def key(self) -> str:
         """Content hash of (task, reference, candidate): identical pairs are judged once."""

@@ -107,8 +107,7 @@ def _axes(ax: Any) -> dict[str, Any]:
             paths = coll.get_paths()
             ys = [float(v) for p in paths for v in p.vertices[:, 1]][:MAX_POINTS]
             fills.append({"label": coll.get_label() if not coll.get_label().startswith("_") else "",
-                          "color": _hex(faces[0]) if len(faces) else None, "y_max": max(ys) if ys else 0.0,
-                          "y_sum": round(sum(ys), 4)})
+                          "color": _hex(faces[0]) if len(faces) else None, "y": _floats(ys)})
     wedges = [p for p in ax.patches if isinstance(p, Wedge)]
     pie = None
     if wedges:

@@ -24,7 +24,7 @@ def _series_values(kind: str, s: dict[str, Any]) -> list[float]:
         return list(s.get("y", [])) + list(s.get("x", []))
     if kind == "bars":
         return list(s.get("values", []))
-    return [s.get("y_sum", 0.0), s.get("y_max", 0.0)]
+    return list(s.get("y", []))
 
 
 def _series_color(kind: str, s: dict[str, Any]) -> str | None:
@@ -34,22 +34,34 @@ def _series_color(kind: str, s: dict[str, Any]) -> str | None:
     return s.get("color")
 
 
+def _pair_series(ref: list[dict], cand: list[dict]) -> list[tuple[dict, dict]]:
+    """Series to compare: in order when the counts agree; else those with the same label (a missing
+    series is a structure error, not a data error of its neighbours)."""
+    if len(ref) == len(cand):
+        return list(zip(ref, cand))
+    by_label = {s.get("label"): s for s in cand if s.get("label")}
+    return [(s, by_label[s["label"]]) for s in ref if s.get("label") in by_label]
+
+
 def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: bool) -> list[JudgedError]:
     errs: list[JudgedError] = []
     loc = f"subplot {i + 1}" + (f" ('{a['title']}')" if a.get("title") else "")
-    kinds_a, kinds_b = a.get("kinds", {}), b.get("kinds", {})
-    type_changed = set(kinds_a) != set(kinds_b)
+    kinds_a, kinds_b = set(a.get("kinds", {})), set(b.get("kinds", {}))
+    # a kind only added or only removed (bar+line -> bar) is a series missing; a kind replaced by
+    # another (bar -> scatter) is a different chart type
+    type_changed = bool(kinds_a - kinds_b) and bool(kinds_b - kinds_a) or (not kinds_a) != (not kinds_b)
     if type_changed:
         errs.append(_err("structure", rules.STRUCTURE_SEVERITY["chart_type"], loc,
                          f"chart type {'+'.join(sorted(kinds_a)) or 'none'} vs {'+'.join(sorted(kinds_b)) or 'none'}"))
-    series_changed = not type_changed and any(len(a[k]) != len(b[k]) for k in SERIES_KINDS)
+    series_changed = not type_changed and (kinds_a != kinds_b or any(len(a[k]) != len(b[k]) for k in SERIES_KINDS)
+                                           or bool(a.get("pie")) != bool(b.get("pie")))
     if series_changed:
         counts = ", ".join(f"{k} {len(a[k])} vs {len(b[k])}" for k in SERIES_KINDS if len(a[k]) != len(b[k]))
         errs.append(_err("structure", rules.STRUCTURE_SEVERITY["series"], loc, f"number of series differs ({counts})"))
     data_changed = type_changed or series_changed
     if not type_changed:
         for kind in SERIES_KINDS:
-            for j, (sa, sb) in enumerate(zip(a[kind], b[kind])):
+            for j, (sa, sb) in enumerate(_pair_series(a[kind], b[kind])):
                 sev = rules.data_severity(_series_values(kind, sa), _series_values(kind, sb))
                 if sev:
                     data_changed = True
@@ -63,13 +75,16 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
         if a.get("images") != b.get("images") and a.get("images") and b.get("images"):
             data_changed = True
             errs.append(_err("data", 2, loc, "image data shape differs"))
+    range_changed = set()
     if not data_changed:
         for axis in ("x", "y"):
             if a[f"{axis}scale"] != b[f"{axis}scale"]:
+                range_changed.add(axis)
                 errs.append(_err("data", 2, loc, f"{axis}-axis scale {a[f'{axis}scale']} vs {b[f'{axis}scale']}"))
             elif a[f"{axis}lim"] and b[f"{axis}lim"] and not layout_changed:
                 span = abs(a[f"{axis}lim"][1] - a[f"{axis}lim"][0]) or 1.0
                 if max(abs(p - q) for p, q in zip(a[f"{axis}lim"], b[f"{axis}lim"])) > 0.02 * span:
+                    range_changed.add(axis)
                     errs.append(_err("data", 2, loc, f"{axis}-axis range differs"))
     # text
     for field in ("title", "xlabel", "ylabel"):
@@ -79,8 +94,8 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
     for axis in ("x", "y"):
         ta, tb = a.get(f"{axis}ticklabels", []), b.get(f"{axis}ticklabels", [])
         numeric = all(rules.is_numeric(t) for t in ta + tb)
-        if numeric and (data_changed or layout_changed):
-            continue
+        if numeric and (data_changed or layout_changed or axis in range_changed):
+            continue  # numeric ticks follow the data range: already reported
         if [rules.normalise_text(t) for t in ta] != [rules.normalise_text(t) for t in tb]:
             errs.append(_err("text", rules.TEXT_SEVERITY["ticks"], loc, f"{axis} tick labels differ"))
     la, lb = a.get("legend"), b.get("legend")

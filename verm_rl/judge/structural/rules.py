@@ -80,16 +80,24 @@ def color_severity(hex_a: str | None, hex_b: str | None) -> int:
 
 
 def match_colors(ref: list[str | None], cand: list[str | None]) -> list[tuple[int, int, float]]:
-    """Optimal one-to-one matching of colours by CIEDE2000 (Hungarian, scipy); (i, j, ΔE) pairs."""
+    """One-to-one matching of colours, (i, j, ΔE) pairs: identical colours pair up first, the rest
+    are assigned to minimise the total CIEDE2000 difference (Hungarian algorithm, scipy)."""
     from scipy.optimize import linear_sum_assignment
 
     ri = [i for i, c in enumerate(ref) if c]
     ci = [j for j, c in enumerate(cand) if c]
-    if not ri or not ci:
-        return []
-    cost = np.array([[delta_e(ref[i].lower(), cand[j].lower()) for j in ci] for i in ri])
-    rows, cols = linear_sum_assignment(cost)
-    return [(ri[r], ci[c], float(cost[r, c])) for r, c in zip(rows, cols)]
+    pairs: list[tuple[int, int, float]] = []
+    for i in list(ri):
+        same = next((j for j in ci if cand[j].lower() == ref[i].lower()), None)
+        if same is not None:
+            pairs.append((i, same, 0.0))
+            ri.remove(i)
+            ci.remove(same)
+    if ri and ci:
+        cost = np.array([[delta_e(ref[i].lower(), cand[j].lower()) for j in ci] for i in ri])
+        rows, cols = linear_sum_assignment(cost)
+        pairs += [(ri[r], ci[c], float(cost[r, c])) for r, c in zip(rows, cols)]
+    return pairs
 
 
 def normalise_text(text: str) -> str:

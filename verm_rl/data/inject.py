@@ -1,0 +1,315 @@
+"""Error injection: perturb a reference program and say, in the judge's schema, what was changed.
+
+Charts are edited at the AST level (a data value, a dropped series, a swapped chart type, a colour,
+a title/label/tick/legend text, the legend position, the subplot layout); tables as a cell grid
+(a cell's text or number, a dropped row or column, a removed span); SVGs as an element tree (a
+shape's geometry or colour, a removed element, a text). Labels use the structural critic's rules
+(``verm_rl.judge.structural.rules``). Seedable; callers keep only perturbations that still render.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from verm_rl.judge.schema import JudgedError
+from verm_rl.judge.structural import rules
+
+PLOT_CALLS = {"plot", "bar", "barh", "scatter", "pie", "fill_between"}
+COLOR_POOL = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+              "#17becf", "#000000", "#ffd700", "#00ced1", "#ff1493"]
+WORD_SWAPS = ["Income", "Loss", "Speed", "Weight", "Count", "Ratio", "Total", "Share", "Rate", "Size"]
+LEGEND_LOCS = ["upper left", "upper right", "lower left", "lower right", "center left", "upper center",
+               "lower center", "center right"]
+
+
+class NotApplicable(Exception):
+    """This perturbation cannot be applied to this program."""
+
+
+@dataclass
+class Perturbation:
+    """A perturbed program and the errors that were injected into it."""
+
+    kind: str
+    source: str
+    errors: list[JudgedError] = field(default_factory=list)
+
+
+def _err(category: str, severity: int, location: str, description: str) -> JudgedError:
+    return JudgedError(f"{category}_error", severity, location, description)
+
+
+# ---------------------------------------------------------------------------------------------- charts
+
+def _calls(tree: ast.AST) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+
+
+def _target(call: ast.Call) -> str:
+    return ast.unparse(call.func.value)
+
+
+def _plot_calls(tree: ast.AST) -> list[ast.Call]:
+    return [c for c in _calls(tree) if c.func.attr in PLOT_CALLS]
+
+
+def _kw(call: ast.Call, name: str) -> ast.keyword | None:
+    return next((k for k in call.keywords if k.arg == name), None)
+
+
+def _numbers(node: ast.AST) -> list[ast.Constant] | None:
+    if isinstance(node, ast.List) and node.elts and all(
+            isinstance(e, ast.Constant) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool)
+            for e in node.elts):
+        return node.elts
+    return None
+
+
+def _axes_loc(tree: ast.Module, target: str) -> str:
+    """'subplot k' for the axes variable ``target``, in the order axes are first drawn on."""
+    order: list[str] = []
+    for c in _calls(tree):
+        if c.func.attr in PLOT_CALLS | {"set_title"} and _target(c) not in order:
+            order.append(_target(c))
+    return f"subplot {order.index(target) + 1}" if target in order else "figure"
+
+
+def _value_node(call: ast.Call) -> ast.AST | None:
+    if call.func.attr == "pie":
+        return call.args[0] if call.args else None
+    if call.func.attr == "fill_between":
+        return call.args[1] if len(call.args) > 1 else None
+    return call.args[1] if len(call.args) > 1 else None
+
+
+def _chart_data_value(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
+    candidates = [(c, _numbers(_value_node(c))) for c in _plot_calls(tree)]
+    candidates = [(c, nums) for c, nums in candidates if nums and any(abs(n.value) > 1e-6 for n in nums)]
+    if not candidates:
+        raise NotApplicable("no literal data")
+    call, nums = rng.choice(candidates)
+    old = [float(n.value) for n in nums]
+    idx = rng.choice([i for i, v in enumerate(old) if abs(v) > 1e-6])
+    for _ in range(20):
+        change = rng.uniform(0.25, 0.45) if rng.random() < 0.5 else rng.uniform(0.6, 0.9)
+        new_value = round(old[idx] * (1 + change if rng.random() < 0.5 else 1 - change), 2)
+        new = old.copy()
+        new[idx] = new_value
+        sev = rules.pie_severity(old, new) if call.func.attr == "pie" else rules.data_severity(old, new)
+        if sev >= 2 or (call.func.attr == "pie" and sev >= 1):
+            break
+    else:
+        raise NotApplicable("change too small to see")
+    nums[idx].value = new_value
+    where = _axes_loc(tree, _target(call))
+    what = "slice sizes" if call.func.attr == "pie" else f"{call.func.attr} values"
+    return [_err("data", sev, where, f"{what}: {old[idx]:g} changed to {new_value:g}")]
+
+
+def _statement_of(tree: ast.Module, call: ast.Call) -> ast.stmt | None:
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Expr) and stmt.value is call:
+            return stmt
+    return None
+
+
+def _chart_drop_series(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
+    by_axes: dict[str, list[ast.Call]] = {}
+    for c in _plot_calls(tree):
+        if c.func.attr != "pie":
+            by_axes.setdefault(_target(c), []).append(c)
+    options = [(t, cs) for t, cs in by_axes.items() if len(cs) >= 2 and len({c.func.attr for c in cs}) == 1]
+    if not options:
+        raise NotApplicable("no subplot with two series of one kind")
+    target, calls = rng.choice(options)
+    call = rng.choice(calls)
+    stmt = _statement_of(tree, call)
+    if stmt is None:
+        raise NotApplicable("series not drawn by a plain statement")
+    where = _axes_loc(tree, target)
+    tree.body.remove(stmt)
+    return [_err("structure", rules.STRUCTURE_SEVERITY["series"], where, "a data series is missing")]
+
+
+_SWAPS = {"plot": "scatter", "scatter": "plot", "bar": "plot"}
+
+
+def _chart_swap_type(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
+    by_axes: dict[str, list[ast.Call]] = {}
+    for c in _plot_calls(tree):
+        by_axes.setdefault(_target(c), []).append(c)
+    options = [cs[0] for cs in by_axes.values() if len(cs) == 1 and cs[0].func.attr in _SWAPS and len(cs[0].args) >= 2]
+    if not options:
+        raise NotApplicable("no single-series subplot to swap")
+    call = rng.choice(options)
+    old = call.func.attr
+    call.func.attr = _SWAPS[old]
+    call.keywords = [k for k in call.keywords if k.arg in ("color", "label")]
+    return [_err("structure", rules.STRUCTURE_SEVERITY["chart_type"], _axes_loc(tree, _target(call)),
+                 f"{old} chart drawn as {_SWAPS[old]}")]
+
+
+def _chart_color(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
+    options = [(c, k) for c in _plot_calls(tree) for k in c.keywords
+               if k.arg == "color" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)]
+    if not options:
+        raise NotApplicable("no literal colour")
+    call, kw = rng.choice(options)
+    old = kw.value.value.lower()
+    used = {k.value.value.lower() for c in _plot_calls(tree) for k in c.keywords
+            if k.arg == "color" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)}
+    choices = [c for c in COLOR_POOL if c not in used and old.startswith("#")
+               and all(rules.delta_e(c, u) > rules.COLOR_THRESHOLDS[0][0] + 5 for u in used if u.startswith("#"))]
+    if not choices:
+        raise NotApplicable("no distinct colour left")
+    new = rng.choice(choices)
+    kw.value.value = new
+    where = _axes_loc(tree, _target(call))
+    return [_err("style", rules.color_severity(old, new), where, f"colour {old} changed to {new}")]
+
+
+def _edit_text(text: str, rng: random.Random) -> str:
+    words = text.split()
+    if len(words) >= 2 and rng.random() < 0.5:
+        words.pop(rng.randrange(len(words)))
+    else:
+        words[rng.randrange(len(words))] = rng.choice(WORD_SWAPS)
+    new = " ".join(words)
+    return new if new != text else text + " (edited)"
+
+
+def _chart_text(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
+    fields = {"set_title": "title", "suptitle": "suptitle", "set_xlabel": "xlabel", "set_ylabel": "ylabel"}
+    options = [c for c in _calls(tree) if c.func.attr in fields and c.args and isinstance(c.args[0], ast.Constant)
+               and isinstance(c.args[0].value, str) and c.args[0].value.strip()]
+    if not options:
+        raise NotApplicable("no literal text")
+    call = rng.choice(options)
+    old = call.args[0].value
+    new = _edit_text(old, rng)
+    call.args[0].value = new
+    field_name = fields[call.func.attr]
+    where = "figure title" if field_name == "suptitle" else _axes_loc(tree, _target(call))
+    return [_err("text", rules.text_severity(field_name, old, new), where, f"{field_name} '{old}' reads '{new}'")]
+
+
+def _chart_legend_label(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
+    options = [(c, k) for c in _plot_calls(tree) for k in c.keywords
+               if k.arg == "label" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)]
+    legends = {_target(c) for c in _calls(tree) if c.func.attr == "legend"}
+    options = [(c, k) for c, k in options if _target(c) in legends]
+    if not options:
+        raise NotApplicable("no labelled series with a legend")
+    call, kw = rng.choice(options)
+    old = kw.value.value
+    kw.value.value = _edit_text(old, rng) if " " in old else rng.choice(WORD_SWAPS)
+    sev = max(rules.text_severity("legend", old, kw.value.value), rules.TEXT_SEVERITY["legend"])
+    where = _axes_loc(tree, _target(call)) + ", legend"
+    return [_err("text", sev, where, f"legend entry '{old}' reads '{kw.value.value}'")]
+
+
+def _chart_ticks(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
+    options = []
+    for c in _calls(tree):
+        if c.func.attr in ("bar", "barh") and c.args and isinstance(c.args[0], ast.List):
+            strings = [e for e in c.args[0].elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            if strings and len(strings) == len(c.args[0].elts):
+                options.append((c, strings))
+        if c.func.attr in ("set_xticks", "set_yticks") and len(c.args) >= 2 and isinstance(c.args[1], ast.List):
+            strings = [e for e in c.args[1].elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            if strings:
+                options.append((c, strings))
+    if not options:
+        raise NotApplicable("no categorical tick labels")
+    call, strings = rng.choice(options)
+    node = rng.choice(strings)
+    existing = {s.value for s in strings}
+    new = next((w for w in rng.sample(WORD_SWAPS, len(WORD_SWAPS)) if w not in existing), None)
+    if new is None:
+        raise NotApplicable("no replacement label")
+    old, node.value = node.value, new
+    where = _axes_loc(tree, _target(call))
+    return [_err("text", rules.TEXT_SEVERITY["ticks"], where, f"tick label '{old}' reads '{new}'")]
+
+
+def _chart_legend_loc(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
+    options = [(c, _kw(c, "loc")) for c in _calls(tree) if c.func.attr == "legend" and _kw(c, "loc")]
+    options = [(c, k) for c, k in options if isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)]
+    if not options:
+        raise NotApplicable("no legend position")
+    call, kw = rng.choice(options)
+    old = kw.value.value
+    kw.value.value = rng.choice([loc for loc in LEGEND_LOCS if loc != old])
+    return [_err("style", rules.STYLE_DETAIL, _axes_loc(tree, _target(call)) + ", legend",
+                 f"legend moved from {old} to {kw.value.value}")]
+
+
+def _chart_layout(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
+    for c in _calls(tree):
+        if c.func.attr == "subplots" and len(c.args) >= 2 and all(isinstance(a, ast.Constant) for a in c.args[:2]):
+            rows, cols = c.args[0].value, c.args[1].value
+            if sorted((rows, cols)) == [1, 2] or sorted((rows, cols)) == [1, 3]:
+                c.args[0].value, c.args[1].value = cols, rows
+                return [_err("structure", rules.STRUCTURE_SEVERITY["layout"], "figure",
+                             f"subplots arranged {cols}x{rows} instead of {rows}x{cols}")]
+    raise NotApplicable("no 1xN layout")
+
+
+CHART_PERTURBATIONS: dict[str, Callable[[ast.Module, random.Random], list[JudgedError]]] = {
+    "data_value": _chart_data_value, "drop_series": _chart_drop_series, "swap_type": _chart_swap_type,
+    "color": _chart_color, "text": _chart_text, "legend_label": _chart_legend_label, "ticks": _chart_ticks,
+    "legend_loc": _chart_legend_loc, "layout": _chart_layout,
+}
+
+
+def perturb_chart(source: str, kind: str, rng: random.Random) -> Perturbation:
+    tree = ast.parse(source)
+    errors = CHART_PERTURBATIONS[kind](tree, rng)
+    return Perturbation(kind, ast.unparse(tree) + "\n", errors)
+
+
+# ------------------------------------------------------------------------------------------- generic
+
+def perturbations_for(task: str) -> dict[str, Callable]:
+    if task == "chart":
+        return CHART_PERTURBATIONS
+    if task == "table":
+        from verm_rl.data.inject_table import TABLE_PERTURBATIONS
+
+        return TABLE_PERTURBATIONS
+    from verm_rl.data.inject_svg import SVG_PERTURBATIONS
+
+    return SVG_PERTURBATIONS
+
+
+def inject(task: str, source: str, k: int = 3, seed: int = 0, kinds: list[str] | None = None) -> list[Perturbation]:
+    """Up to ``k`` perturbations of ``source``, each of a different kind (seeded)."""
+    rng = random.Random(f"{seed}:{task}:{hash_text(source)}")
+    pool = list(kinds or perturbations_for(task))
+    rng.shuffle(pool)
+    out: list[Perturbation] = []
+    for kind in pool:
+        if len(out) >= k:
+            break
+        try:
+            if task == "chart":
+                p = perturb_chart(source, kind, rng)
+            else:
+                p = perturbations_for(task)[kind](source, rng)
+        except (NotApplicable, SyntaxError, ValueError):
+            continue
+        if p.source.strip() != source.strip():
+            out.append(p)
+    return out
+
+
+def hash_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+__all__ = ["NotApplicable", "Perturbation", "inject", "perturb_chart", "perturbations_for"]

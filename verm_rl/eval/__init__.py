@@ -1,0 +1,1 @@
+"""Evaluation: judge agreement and (later) benchmark metrics."""

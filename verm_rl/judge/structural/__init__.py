@@ -1,0 +1,92 @@
+"""The ``structural`` judge: a deterministic critic that compares the reference program with the
+candidate (traced figure, SVG tree, table grid) and answers in Visual-ERM's JSON schema. No GPU."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from verm_rl.judge.base import JudgeBackend, JudgeRequest
+from verm_rl.judge.schema import JudgedError, Judgement, failed_judgement
+
+RenderFn = Callable[..., Awaitable[Any]]
+
+
+def compare_sources(task: str, reference: str, candidate: str, reference_trace: dict | None = None,
+                    candidate_trace: dict | None = None) -> list[JudgedError]:
+    """Differences between two programs of ``task`` (charts need their traces)."""
+    if task == "chart":
+        from verm_rl.judge.structural.chart import compare_chart_traces
+
+        return compare_chart_traces(reference_trace or {}, candidate_trace or {})
+    if task == "table":
+        from verm_rl.judge.structural.table import compare_tables, parse_table
+
+        return compare_tables(parse_table(reference), parse_table(candidate))
+    from verm_rl.judge.structural.svg import compare_svgs, parse_svg
+
+    return compare_svgs(parse_svg(reference), parse_svg(candidate))
+
+
+class StructuralJudge(JudgeBackend):
+    """Judges from the programs, not the pixels. Charts are re-run in the sandbox with tracing
+    through ``render`` (``RenderPool.render`` in the pipeline; a local ``Renderer`` by default)."""
+
+    name = "structural"
+
+    def __init__(self, render: RenderFn | None = None, render_options: dict[str, Any] | None = None,
+                 cache_size: int = 1024):
+        self._render = render
+        self._renderer = None
+        self.render_options = render_options or {}
+        self._traces: OrderedDict[str, dict] = OrderedDict()
+        self._cache_size = cache_size
+
+    async def _trace(self, source: str) -> dict:
+        key = hashlib.blake2b(source.encode(), digest_size=16).hexdigest()
+        if key in self._traces:
+            return self._traces[key]
+        if self._render is not None:
+            result = await self._render("chart", source, trace=True, **self.render_options)
+        else:
+            if self._renderer is None:
+                from verm_rl.render import Renderer
+
+                self._renderer = Renderer()
+            result = await asyncio.to_thread(self._renderer.render, "chart", source, trace=True,
+                                             **self.render_options)
+        if not result.ok or "trace" not in result.meta:
+            raise RuntimeError(f"could not trace the chart: {result.error_kind}: {result.message}")
+        self._traces[key] = result.meta["trace"]
+        while len(self._traces) > self._cache_size:
+            self._traces.popitem(last=False)
+        return result.meta["trace"]
+
+    async def _judge_one(self, request: JudgeRequest) -> Judgement:
+        start = time.monotonic()
+        if not request.reference_source or not request.candidate_source:
+            return failed_judgement(request.task, "judge_failed", "the structural judge needs both programs")
+        try:
+            traces = (None, None)
+            if request.task == "chart":
+                traces = await asyncio.gather(self._trace(request.reference_source),
+                                              self._trace(request.candidate_source))
+            errors = compare_sources(request.task, request.reference_source, request.candidate_source, *traces)
+        except Exception as e:  # noqa: BLE001 - unparseable markup, untraceable chart
+            return failed_judgement(request.task, "judge_failed", f"{type(e).__name__}: {e}",
+                                    time.monotonic() - start)
+        judgement = Judgement(task=request.task, errors=errors, seconds=time.monotonic() - start)
+        judgement.raw = json.dumps(judgement.to_json_answer())
+        return judgement
+
+    async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
+        return list(await asyncio.gather(*(self._judge_one(r) for r in requests)))
+
+    async def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()

@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup_env.sh
 
 run: setup
-	.venv/bin/verm-rl render --examples --out outputs/render_demo
+	WANDB_MODE=offline .venv/bin/python -m recipes.visual_erm.cpu_step experiment=cpu_reward_step
 
 test: setup
 	.venv/bin/python -m pytest -q -p no:cacheprovider

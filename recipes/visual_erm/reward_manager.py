@@ -1,0 +1,160 @@
+"""``VisualERMRewardManager``: verl's reward-loop manager for vision-to-code.
+
+Loaded by verl with ``reward.reward_manager.source=importlib``,
+``reward.reward_manager.module.path=pkg://recipes.visual_erm.reward_manager`` and
+``reward.reward_manager.name=VisualERMRewardManager``. Each finished sample (streaming, one
+``DataProto`` row) is decoded, rendered on the shared Ray render pool, judged and rewarded through
+``reward_workers.RewardPipeline``; concurrent samples of one reward-loop worker are batched for
+de-duplication and batch normalisation. It never blocks the event loop and never raises for a
+bad sample: every sample gets a ``reward_score`` and a ``reward_extra_info`` with its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from verl import DataProto
+from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+
+from reward_workers.pipeline import ScoredSample, ScoreItem
+from verm_rl.data.dataset import task_of
+from verm_rl.tasks import CATEGORIES
+
+log = logging.getLogger(__name__)
+
+ALL_CATEGORIES = sorted({c for cats in CATEGORIES.values() for c in cats} | {"other"})
+EXTRA_KEYS = (["task", "status", "render_ok", "render_error", "render_reward", "verm_reward", "severity",
+               "judge_status", "parse_ok", "judge_seconds", "render_seconds", "dedup_hit", "fallback_used",
+               "sample_dir"] + [f"sev_{c}" for c in ALL_CATEGORIES] + [f"n_{c}" for c in ALL_CATEGORIES])
+
+
+def verm_settings(config: DictConfig) -> dict[str, Any]:
+    """The ``verm`` section as a plain dict (the reward pipeline takes no OmegaConf)."""
+    section = config.get("verm") if isinstance(config, DictConfig) else None
+    return OmegaConf.to_container(section, resolve=True) if section is not None else {}
+
+
+def extra_info_of(sample: ScoredSample, task: str, sample_dir: str = "") -> dict[str, Any]:
+    """Flat scalars with the same keys for every sample (verl stacks them into arrays)."""
+    r = sample.reward
+    j = sample.judgement
+    info: dict[str, Any] = {
+        "task": task, "status": r.status, "render_ok": int(sample.render.ok),
+        "render_error": sample.render.error_kind or "", "render_reward": float(r.render),
+        "verm_reward": float(r.verm), "severity": int(r.severity),
+        "judge_status": j.status if j is not None else "not_judged", "parse_ok": int(j is not None and j.parse_ok),
+        "judge_seconds": float(j.seconds) if j is not None else 0.0, "render_seconds": float(sample.render.seconds),
+        "dedup_hit": int(sample.dedup_hit), "fallback_used": int(r.fallback_used), "sample_dir": sample_dir,
+    }
+    for c in ALL_CATEGORIES:
+        info[f"sev_{c}"] = int(r.severity_by_category.get(c, 0))
+        info[f"n_{c}"] = int(r.count_by_category.get(c, 0))
+    return info
+
+
+def reference_png_from_prompt(raw_prompt: Any) -> bytes | None:
+    """The first image's bytes in verl's ``raw_prompt`` (RLHFDataset embeds images there)."""
+    for message in list(raw_prompt if raw_prompt is not None else []):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "image":
+                if part.get("bytes"):
+                    return part["bytes"]
+                image = part.get("image")
+                if image is not None:
+                    import io
+
+                    buf = io.BytesIO()
+                    image.convert("RGB").save(buf, format="PNG")
+                    return buf.getvalue()
+    return None
+
+
+def save_sample(directory: str, uid: str, sample: ScoredSample) -> str:
+    """Write the (reference, render, errors) of a sample for the trainer to log as images."""
+    import json
+
+    path = Path(directory) / uid
+    path.mkdir(parents=True, exist_ok=True)
+    if sample.reference_png:
+        (path / "reference.png").write_bytes(sample.reference_png)
+    if sample.render.png:
+        (path / "render.png").write_bytes(sample.render.png)
+    errors = [e.__dict__ for e in sample.judgement.errors] if sample.judgement is not None else []
+    (path / "sample.json").write_text(json.dumps({"reward": sample.reward.flat(), "errors": errors}, default=str))
+    return str(path)
+
+
+class VisualERMRewardManager(RewardManagerBase):
+    """Render → judge → reward for one sample at a time, as verl's reward loop streams them."""
+
+    def __init__(self, config: DictConfig, tokenizer: Any, compute_score: Any = None,
+                 reward_router_address: str | None = None, reward_model_tokenizer: Any = None, **kwargs: Any):
+        super().__init__(config, tokenizer, compute_score)
+        self.settings = verm_settings(config)
+        self.reward_router_address = reward_router_address
+        reward_model = config.reward.get("reward_model") if "reward" in config else None
+        self.reward_model_path = reward_model.get("model_path") if reward_model is not None else None
+        self._pipeline = None
+        logging_cfg = self.settings.get("logging") or {}
+        self.sample_dir = logging_cfg.get("sample_dir") or ""
+        self.sample_rate = float(logging_cfg.get("sample_rate", 0.0))
+        self.reference_from = self.settings.get("reference_from", "prompt_image")
+
+    def pipeline(self):
+        if self._pipeline is None:
+            from reward_workers.factory import build_pipeline
+
+            self._pipeline = build_pipeline(self.settings, self.reward_router_address, self.reward_model_path)
+        return self._pipeline
+
+    def decode_response(self, data: DataProto) -> str:
+        item = data[0]
+        response_ids = item.batch["responses"]
+        length = int(item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
+        return self.tokenizer.decode(response_ids[:length], skip_special_tokens=True)
+
+    def score_item(self, data: DataProto) -> ScoreItem:
+        nt = data[0].non_tensor_batch
+        extra_info = nt.get("extra_info") or {}
+        task = task_of(nt.get("data_source"), extra_info)
+        ground_truth = (nt.get("reward_model") or {}).get("ground_truth") or None
+        ref_png = reference_png_from_prompt(nt.get("raw_prompt")) if self.reference_from == "prompt_image" else None
+        uid = str(nt.get("uid", extra_info.get("id", "")))
+        return ScoreItem(task, self.decode_response(data), reference_png=ref_png, reference_source=ground_truth,
+                         uid=uid)
+
+    async def run_single(self, data: DataProto) -> dict[str, Any]:
+        try:
+            item = self.score_item(data)
+        except Exception as e:  # noqa: BLE001 - a malformed row still gets a reward and a status
+            log.warning("cannot read sample: %s", e)
+            info = {k: "" if k in ("task", "status", "render_error", "judge_status", "sample_dir") else 0
+                    for k in EXTRA_KEYS}
+            info["status"] = "bad_sample"
+            return {"reward_score": 0.0, "reward_extra_info": info}
+        sample = await self.pipeline().score_one(item)
+        sample_dir = ""
+        if self.sample_dir and self.sample_rate > 0 and random.random() < self.sample_rate:
+            uid = item.uid or f"{os.getpid()}_{random.randrange(1 << 30)}"
+            sample_dir = save_sample(self.sample_dir, uid, sample)
+        return {"reward_score": float(sample.reward.total), "reward_extra_info": extra_info_of(sample, item.task, sample_dir)}
+
+
+def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None,
+                  **kwargs: Any) -> float:
+    """verl requires ``reward.custom_reward_function.path`` whenever its reward model is enabled, or it
+    bypasses custom managers; this function is what that key points at. It is a real reward: render
+    success of the response (the render-only baseline), for use with verl's own managers."""
+    from verm_rl.render import render
+    from verm_rl.tasks import extract_code
+
+    task = task_of(data_source, extra_info)
+    return float(render(task, extract_code(task, solution_str)).ok)

@@ -1,0 +1,110 @@
+"""Build the reward pipeline from the ``verm`` config section (a plain dict: no Hydra, no verl)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from reward_workers.render_pool import RenderPool
+from verm_rl.judge import JudgeBackend, SamplingParams
+from verm_rl.reward import SeverityRewardConfig
+
+log = logging.getLogger(__name__)
+
+
+def sampling_from(judge_cfg: dict[str, Any]) -> SamplingParams:
+    keys = ("temperature", "top_p", "top_k", "max_tokens", "repetition_penalty", "presence_penalty", "seed")
+    return SamplingParams(**{k: judge_cfg[k] for k in keys if judge_cfg.get(k) is not None})
+
+
+def prompt_files(judge_cfg: dict[str, Any]) -> dict[str, str]:
+    return {task: path for task, path in (judge_cfg.get("prompts") or {}).items() if path}
+
+
+def build_judge(judge_cfg: dict[str, Any], pool: RenderPool, reward_router_address: str | None = None,
+                reward_model_path: str | None = None) -> JudgeBackend:
+    """``judge_cfg["backend"]``: verl_rm | http | ray_actor | structural."""
+    backend = judge_cfg.get("backend", "verl_rm")
+    if backend in ("verl_rm", "http"):
+        from verm_rl.judge.http import HttpJudge, HttpJudgeConfig
+
+        if backend == "verl_rm":
+            if not reward_router_address:
+                raise ValueError("judge=verl_rm needs verl's reward model (reward.reward_model.enable=True); "
+                                 "no reward_router_address was given to the reward manager")
+            endpoints = [reward_router_address]
+            model = judge_cfg.get("model") or reward_model_path or "reward_service"
+        else:
+            endpoints = list(judge_cfg.get("endpoints") or [])
+            model = judge_cfg.get("model") or "reward_service"
+        return HttpJudge(HttpJudgeConfig(
+            endpoints=endpoints, model=model, api_key=judge_cfg.get("api_key"),
+            max_concurrency=int(judge_cfg.get("max_concurrency", 64)), timeout_s=float(judge_cfg.get("timeout_s", 300)),
+            retries=int(judge_cfg.get("retries", 3)), backoff_s=float(judge_cfg.get("backoff_s", 0.5)),
+            sampling=sampling_from(judge_cfg), prompts=prompt_files(judge_cfg),
+            max_image_side=int(judge_cfg.get("max_image_side", 1024)),
+            image_format=judge_cfg.get("image_format", "png"),
+        ))
+    if backend == "ray_actor":
+        from reward_workers.judge_actor import RayActorJudge
+
+        actor = judge_cfg.get("ray_actor") or {}
+        model_path = actor.get("model_path") or reward_model_path
+        if not model_path:
+            raise ValueError("judge=ray_actor needs verm.judge.ray_actor.model_path")
+        return RayActorJudge(
+            model_path, name=actor.get("name", "verm_judge"), num_actors=int(actor.get("num_actors", 1)),
+            num_gpus=float(actor.get("num_gpus", 1)), num_cpus=float(actor.get("num_cpus", 1)),
+            engine=actor.get("engine", "auto"), sampling=sampling_from(judge_cfg), prompts=prompt_files(judge_cfg),
+            max_batch_size=int(actor.get("max_batch_size", 16)), max_wait_ms=float(actor.get("max_wait_ms", 20)),
+            max_image_side=int(judge_cfg.get("max_image_side", 1024)),
+        )
+    if backend == "structural":
+        from verm_rl.judge.structural import StructuralJudge
+
+        return StructuralJudge(render=pool.render)
+    if backend == "none":
+        return NoJudge()
+    raise ValueError(f"unknown judge backend {backend!r}: verl_rm, http, ray_actor, structural or none")
+
+
+class NoJudge(JudgeBackend):
+    """For rewards that need no judge (render_only): every pair gets an empty, parsed verdict."""
+
+    name = "none"
+
+    async def judge(self, requests):  # noqa: D102
+        from verm_rl.judge import Judgement
+
+        return [Judgement(task=r.task) for r in requests]
+
+
+def reward_config(reward_cfg: dict[str, Any]) -> SeverityRewardConfig:
+    name = reward_cfg.get("name", "verm")
+    w_verm = 0.0 if name == "render_only" else float(reward_cfg.get("w_verm", 1.0))
+    return SeverityRewardConfig(
+        w_render=float(reward_cfg.get("w_render", 1.0)), w_verm=w_verm, norm=reward_cfg.get("norm", "fixed"),
+        fixed_norm=float(reward_cfg.get("fixed_norm", 50.0)), per_task_norm=reward_cfg.get("per_task_norm") or None,
+        parse_fallback=reward_cfg.get("parse_fallback", "batch_mean"),
+        fallback_default=float(reward_cfg.get("fallback_default", 0.5)),
+    )
+
+
+def build_pipeline(verm_cfg: dict[str, Any], reward_router_address: str | None = None,
+                   reward_model_path: str | None = None):
+    """The ``RewardPipeline`` for one process (the render pool is named, so shared across processes)."""
+    from reward_workers.pipeline import RewardPipeline
+
+    render = dict(verm_cfg.get("render") or {})
+    pool = RenderPool(name=render.pop("pool_name", "verm_render_pool"), size=int(render.pop("pool_size", 2)),
+                      num_cpus=float(render.pop("num_cpus_per_actor", 1)))
+    render_options = {k: v for k, v in render.items() if v is not None}
+    reward_cfg = dict(verm_cfg.get("reward") or {})
+    judge_cfg = dict(verm_cfg.get("judge") or {})
+    if reward_cfg.get("name") == "render_only":
+        judge_cfg["backend"] = "none"
+    judge = build_judge(judge_cfg, pool, reward_router_address, reward_model_path)
+    pipe_cfg = verm_cfg.get("pipeline") or {}
+    return RewardPipeline(pool, judge, reward_config(reward_cfg), render_options=render_options,
+                          batch_window_ms=float(pipe_cfg.get("batch_window_ms", 50)),
+                          max_batch_size=int(pipe_cfg.get("max_batch_size", 256)))

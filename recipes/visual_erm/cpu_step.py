@@ -30,7 +30,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 log = logging.getLogger("verm.cpu_step")
 
 BROKEN = {
-    "chart": ["import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]\n", "import matplotlib.pyplot as plt\nplt.bar(x, y)\n"],
+    "chart": ["import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]\n",
+              "import matplotlib.pyplot as plt\nplt.bar(x, y)\n"],
     "table": ["", "<table></table>"],
     "svg": ['<svg xmlns="http://www.w3.org/2000/svg"><rect', '<svg xmlns="http://www.w3.org/2000/svg"></svg>'],
 }

@@ -45,7 +45,7 @@ def reward_step_metrics(infos: Mapping[str, Any], scores: Iterable[float] | None
         if not idx:
             continue
 
-        def col(key: str) -> list:
+        def col(key: str, idx: list[int] = idx) -> list:
             values = cols.get(key, [])
             return [values[i] for i in idx if i < len(values)]
 

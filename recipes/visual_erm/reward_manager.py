@@ -145,7 +145,8 @@ class VisualERMRewardManager(RewardManagerBase):
         if self.sample_dir and self.sample_rate > 0 and random.random() < self.sample_rate:
             uid = item.uid or f"{os.getpid()}_{random.randrange(1 << 30)}"
             sample_dir = save_sample(self.sample_dir, uid, sample)
-        return {"reward_score": float(sample.reward.total), "reward_extra_info": extra_info_of(sample, item.task, sample_dir)}
+        info = extra_info_of(sample, item.task, sample_dir)
+        return {"reward_score": float(sample.reward.total), "reward_extra_info": info}
 
 
 def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None,

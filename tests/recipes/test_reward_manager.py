@@ -1,0 +1,52 @@
+"""Our reward manager inside verl's own RewardLoopManager on a local Ray cluster (the CPU job)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from tests.recipes.test_configs import CONFIG_DIR
+
+
+@pytest.fixture(scope="module")
+def cpu_step_result(ray_cluster, tiny_vlm_path, tmp_path_factory):
+    from recipes.visual_erm.cpu_step import run
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        cfg = compose(config_name="visual_erm", overrides=[
+            "experiment=cpu_reward_step", f"verm.model.judge_path={tiny_vlm_path}"])
+    return run(cfg, tmp_path_factory.mktemp("cpu_step"), n_refs=6, seed=3)
+
+
+def test_rewards_rank_correct_perturbed_broken(cpu_step_result):
+    scores, kinds = cpu_step_result["scores"], cpu_step_result["kinds"]
+    assert len(scores) == len(kinds) >= 18
+    assert np.allclose(scores[kinds == "correct"], 2.0)
+    assert np.all(scores[kinds == "broken"] == 0.0)
+    perturbed = scores[kinds == "perturbed"]
+    assert np.all((perturbed >= 1.0) & (perturbed < 2.0))  # rendered, but with errors found
+
+
+def test_extra_info_is_complete_and_aligned(cpu_step_result):
+    from recipes.visual_erm.reward_manager import EXTRA_KEYS
+
+    infos, kinds = cpu_step_result["infos"], cpu_step_result["kinds"]
+    assert set(EXTRA_KEYS) <= set(infos)
+    assert all(len(v) == len(kinds) for v in infos.values())
+    status = infos["status"]
+    assert set(status[kinds == "correct"]) == {"ok"}
+    assert set(status[kinds == "broken"]) <= {"no_code", "render_failed", "blank"}
+    assert np.all(infos["severity"][kinds == "perturbed"] > 0)
+
+
+def test_metrics_report_and_wandb(cpu_step_result):
+    m = cpu_step_result["metrics"]
+    assert m["verm/by_candidate/correct/reward"] == pytest.approx(2.0)
+    assert m["verm/by_candidate/broken/reward"] == 0.0
+    assert 0 < m["verm/all/render_rate"] < 1 and m["verm/all/judge_failure_rate"] == 0
+    assert {"verm/chart/render_rate", "verm/table/render_rate", "verm/svg/render_rate"} <= m.keys()
+    report = cpu_step_result["report"]
+    html = report.read_text()
+    assert html.count("<tr>") >= 18 and "reference.png" in html and "render.png" in html
+    assert list((report.parent / "wandb").glob("offline-run-*/run-*.wandb"))

@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=0, help="render workers (default: one per core)")
     s.set_defaults(func=_synth_command)
 
+    d = sub.add_parser("prepare", help="convert local data (or make synthetic data) into verl parquet")
+    d.add_argument("--kind", required=True, choices=["synthetic", "code-pairs", "tables", "svgs"])
+    d.add_argument("--src", help="folder (or .jsonl for code-pairs) of the local copy")
+    d.add_argument("--task", default="chart", choices=TASKS, help="task of code-pairs (chart)")
+    d.add_argument("--n", type=int, default=300, help="synthetic: number of references")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--split", default="train")
+    d.add_argument("--out", required=True, help="parquet file to write")
+    d.set_defaults(func=_prepare_command)
+
     j = sub.add_parser("serve-judge", help="serve a local judge model as an OpenAI-compatible HTTP endpoint")
     j.add_argument("--model-path", required=True, help="local folder of the judge (e.g. Visual-ERM)")
     j.add_argument("--host", default="127.0.0.1")
@@ -76,6 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--device", default="auto")
     j.set_defaults(func=_serve_judge_command)
     return parser
+
+
+def _prepare_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from verm_rl.data import dataset as ds
+    from verm_rl.render.local_pool import LocalRenderPool
+
+    if args.kind == "synthetic":
+        items, report = ds.synthetic_items(args.n, seed=args.seed), ds.ConversionReport()
+    elif not args.src:
+        print("--src is required", file=sys.stderr)
+        return 2
+    elif args.kind == "code-pairs":
+        items, report = ds.collect_code_pairs(args.src, args.task)
+    elif args.kind == "tables":
+        items, report = ds.collect_tables(args.src)
+    else:
+        items, report = ds.collect_svgs(args.src)
+    with LocalRenderPool() as pool:
+        rows, report = asyncio.run(ds.rows_from_sources(items, pool.render, split=args.split, report=report))
+    path = ds.write_parquet(rows, args.out)
+    print(f"{path}: {report.summary()}")
+    return 0 if rows else 1
 
 
 def _synth_command(args: argparse.Namespace) -> int:

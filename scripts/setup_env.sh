@@ -17,8 +17,9 @@ PIP=".venv/bin/pip"
 stamp=".venv/.verm_rl_installed"
 if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ]; then
   # torch/torchvision first: the pair lies on local disk; any other spec pulls a CUDA build.
-  $PIP install -q "torch==2.14.1" "torchvision==0.29.1"
-  $PIP install -q -e ".[train,dev]" "torch==2.14.1" "torchvision==0.29.1" "packaging<26"
+  quiet() { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  $PIP install -q "torch==2.14.1" "torchvision==0.29.1" 2>&1 | quiet
+  $PIP install -q -e ".[train,dev]" "torch==2.14.1" "torchvision==0.29.1" "packaging<26" 2>&1 | quiet
   touch "$stamp"
 else
   $PIP install -q --no-deps -e . >/dev/null

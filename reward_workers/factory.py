@@ -79,10 +79,35 @@ class NoJudge(JudgeBackend):
         return [Judgement(task=r.task) for r in requests]
 
 
+def build_reward_judge(reward_cfg: dict[str, Any], judge_cfg: dict[str, Any], pool: RenderPool,
+                       reward_router_address: str | None = None, reward_model_path: str | None = None) -> JudgeBackend:
+    """The judge a reward needs: Visual-ERM/structural (``judge_cfg``), or a baseline's scorer."""
+    name = reward_cfg.get("name", "verm")
+    if name == "render_only":
+        return NoJudge()
+    if name in ("ssim", "l2", "teds", "teds_s"):
+        from verm_rl.judge.similarity import SimilarityJudge
+
+        return SimilarityJudge(reward_cfg.get("similarity", name))
+    if name == "dino":
+        from reward_workers.judge_actor import RayActorJudge
+
+        dino = reward_cfg.get("dino") or {}
+        if not dino.get("model_path"):
+            raise ValueError("reward=dino needs verm.reward.dino.model_path (a local DINOv2, e.g. dinov2-large)")
+        return RayActorJudge(dino["model_path"], name=dino.get("name", "verm_dino"), kind="dino",
+                             num_actors=int(dino.get("num_actors", 1)), num_gpus=float(dino.get("num_gpus", 1)),
+                             num_cpus=float(dino.get("num_cpus", 1)),
+                             max_batch_size=int(dino.get("max_batch_size", 16)),
+                             max_wait_ms=float(dino.get("max_wait_ms", 20)))
+    return build_judge(judge_cfg, pool, reward_router_address, reward_model_path)
+
+
 def reward_config(reward_cfg: dict[str, Any]) -> SeverityRewardConfig:
     name = reward_cfg.get("name", "verm")
     w_verm = 0.0 if name == "render_only" else float(reward_cfg.get("w_verm", 1.0))
     return SeverityRewardConfig(
+        w_format=float(reward_cfg.get("w_format", 0.0)),
         w_render=float(reward_cfg.get("w_render", 1.0)), w_verm=w_verm, norm=reward_cfg.get("norm", "fixed"),
         fixed_norm=float(reward_cfg.get("fixed_norm", 50.0)), per_task_norm=reward_cfg.get("per_task_norm") or None,
         parse_fallback=reward_cfg.get("parse_fallback", "batch_mean"),
@@ -100,10 +125,8 @@ def build_pipeline(verm_cfg: dict[str, Any], reward_router_address: str | None =
                       num_cpus=float(render.pop("num_cpus_per_actor", 1)))
     render_options = {k: v for k, v in render.items() if v is not None}
     reward_cfg = dict(verm_cfg.get("reward") or {})
-    judge_cfg = dict(verm_cfg.get("judge") or {})
-    if reward_cfg.get("name") == "render_only":
-        judge_cfg["backend"] = "none"
-    judge = build_judge(judge_cfg, pool, reward_router_address, reward_model_path)
+    judge = build_reward_judge(reward_cfg, dict(verm_cfg.get("judge") or {}), pool, reward_router_address,
+                               reward_model_path)
     pipe_cfg = verm_cfg.get("pipeline") or {}
     return RewardPipeline(pool, judge, reward_config(reward_cfg), render_options=render_options,
                           batch_window_ms=float(pipe_cfg.get("batch_window_ms", 50)),

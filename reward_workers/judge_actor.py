@@ -18,10 +18,15 @@ log = logging.getLogger(__name__)
 class JudgeActor:
     """An async Ray actor owning one judge model; concurrent calls are batched dynamically."""
 
-    def __init__(self, model_path: str, engine: str = "auto", **judge_kwargs: Any):
-        from verm_rl.judge.local import LocalJudge
+    def __init__(self, model_path: str, engine: str = "auto", kind: str = "vlm", **judge_kwargs: Any):
+        if kind == "dino":  # the DINOv2 baseline on a dedicated GPU actor
+            from verm_rl.judge.similarity import DinoJudge
 
-        self.judge_impl = LocalJudge(model_path, engine=engine, **judge_kwargs)
+            self.judge_impl = DinoJudge(model_path, **judge_kwargs)
+        else:
+            from verm_rl.judge.local import LocalJudge
+
+            self.judge_impl = LocalJudge(model_path, engine=engine, **judge_kwargs)
 
     async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
         return await self.judge_impl.judge(requests)
@@ -34,6 +39,7 @@ class JudgeActor:
 
 class RayActorJudge(JudgeBackend):
     """The ``ray_actor`` backend: ``num_actors`` named judge actors (get-or-create) behind one handle.
+    ``kind='vlm'`` runs a Visual-ERM-style judge; ``kind='dino'`` the DINOv2 similarity baseline.
 
     Each request goes to the actor with the fewest in flight; the actor batches what arrives
     together. A dead actor is retried once on another one; then the request is ``judge_failed``.
@@ -43,7 +49,7 @@ class RayActorJudge(JudgeBackend):
 
     def __init__(self, model_path: str, name: str = "verm_judge", num_actors: int = 1, num_gpus: float = 1.0,
                  num_cpus: float = 1.0, engine: str = "auto", timeout_s: float = 600.0,
-                 namespace: str | None = None, **judge_kwargs: Any):
+                 namespace: str | None = None, kind: str = "vlm", **judge_kwargs: Any):
         if not ray.is_initialized():
             ray.init(ignore_reinit_error=True, include_dashboard=False)
         cls = ray.remote(JudgeActor)
@@ -52,7 +58,7 @@ class RayActorJudge(JudgeBackend):
         self.actors = [
             cls.options(name=f"{name}:{i}", get_if_exists=True, namespace=namespace, num_gpus=num_gpus,
                         num_cpus=num_cpus, max_restarts=-1, max_concurrency=1024)
-            .remote(model_path, engine, **judge_kwargs)
+            .remote(model_path, engine, kind, **judge_kwargs)
             for i in range(num_actors)
         ]
         self.outstanding = [0] * num_actors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from verm_rl.judge.batcher import DynamicBatcher
 from verm_rl.render import RenderResult
 from verm_rl.reward import RewardBreakdown, SeverityRewardConfig, score_batch
 from verm_rl.tasks import extract_code
+
+FENCED = re.compile(r"```[ \t]*[A-Za-z0-9_+-]+[^\n]*\n")  # a ```lang block: VinciCoder's format reward
 
 
 @dataclass
@@ -117,8 +120,9 @@ class RewardPipeline:
                 judgements.append(judged[key])
                 hits.append(key in seen)
                 seen.add(key)
+        formats = [bool(FENCED.search(i.response or "")) for i in items]
         rewards = score_batch([(i.task, r, j) for i, r, j in zip(items, renders, judgements, strict=True)],
-                              self.reward_cfg)
+                              self.reward_cfg, formats)
         return [ScoredSample(rw, r, j, ref[0], hit)
                 for rw, r, j, ref, hit in zip(rewards, renders, judgements, refs, hits, strict=True)]
 

@@ -35,6 +35,7 @@ class Judgement:
     raw: str = ""
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    similarity: float | None = None  # set by similarity baselines (ssim, teds, dino) instead of errors
 
     @property
     def parse_ok(self) -> bool:

@@ -23,7 +23,8 @@ class SeverityRewardConfig:
     """Weights and normalisation of the Visual-ERM reward (reward.* in the Hydra config)."""
 
     w_render: float = 1.0  # weight of the render-success term (the paper's r_rsr)
-    w_verm: float = 1.0  # weight of clip(1 - S / norm, 0, 1)
+    w_verm: float = 1.0  # weight of clip(1 - S / norm, 0, 1) (or of a baseline's similarity)
+    w_format: float = 0.0  # weight of "the response has a fenced code block" (VinciCoder's 0.1)
     norm: str | float = "fixed"  # "fixed" | "batch_max" | a number
     fixed_norm: float = RELEASED_MAX_SEVERITY
     per_task_norm: dict[str, float] | None = None  # overrides norm for the tasks it names
@@ -56,6 +57,7 @@ class RewardBreakdown:
     severity_by_category: dict[str, int] = field(default_factory=dict)
     count_by_category: dict[str, int] = field(default_factory=dict)
     fallback_used: bool = False
+    format: float = 0.0  # 1 when the response had a fenced code block
 
     def flat(self) -> dict[str, Any]:
         """Flat scalars for logging: render_ok, verm, severity, sev_<category>, n_<category>, …"""
@@ -98,9 +100,13 @@ def _render_status(render: RenderResult) -> str | None:
 
 
 def score_batch(
-    samples: list[tuple[str, RenderResult, Judgement | None]], cfg: SeverityRewardConfig | None = None
+    samples: list[tuple[str, RenderResult, Judgement | None]], cfg: SeverityRewardConfig | None = None,
+    formats: list[bool] | None = None,
 ) -> list[RewardBreakdown]:
-    """Rewards for a batch of (task, candidate render, judgement or None when not judged)."""
+    """Rewards for a batch of (task, candidate render, judgement or None when not judged).
+
+    A judgement with a ``similarity`` (a baseline) uses it as the visual term instead of severities.
+    """
     cfg = cfg or SeverityRewardConfig()
     tasks = [t for t, _, _ in samples]
     judged_sev = [
@@ -117,14 +123,18 @@ def score_batch(
             status = judgement.status if judgement is not None else "judge_failed"
             out.append(RewardBreakdown(task, 0.0, 1.0, float("nan"), 0, status, fallback_used=True))
             continue
+        if judgement.similarity is not None:
+            out.append(RewardBreakdown(task, 0.0, 1.0, min(1.0, max(0.0, float(judgement.similarity))), 0, "ok"))
+            continue
         verm = severity_reward(sev, norms[task])
         out.append(RewardBreakdown(
             task, 0.0, 1.0, verm, int(sev), "ok", norm=norms[task],
             severity_by_category=judgement.severity_by_category(), count_by_category=judgement.count_by_category(),
         ))
     _fill_fallbacks(out, cfg)
-    for b in out:
-        b.total = cfg.w_render * b.render + cfg.w_verm * b.verm
+    for i, b in enumerate(out):
+        b.format = float(formats[i]) if formats is not None else 0.0
+        b.total = cfg.w_render * b.render + cfg.w_verm * b.verm + cfg.w_format * b.format
     return out
 
 

@@ -1,0 +1,54 @@
+"""Baselines through the same pipeline and fields as Visual-ERM (Ray pool; DINO on a judge actor)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from reward_workers.factory import build_pipeline
+from reward_workers.pipeline import ScoreItem
+from tests.render.programs import GOOD_CHART, GOOD_SVG, GOOD_TABLE_HTML
+
+
+def items():
+    return [ScoreItem("chart", f"```python\n{GOOD_CHART}\n```", reference_source=GOOD_CHART),
+            ScoreItem("svg", f"```svg\n{GOOD_SVG}\n```", reference_source=GOOD_SVG),
+            ScoreItem("table", f"```html\n{GOOD_TABLE_HTML.replace('91', '19')}\n```", reference_source=GOOD_TABLE_HTML),
+            ScoreItem("chart", "no code", reference_source=GOOD_CHART)]
+
+
+@pytest.mark.parametrize("reward", ["ssim", "teds", "render_only"])
+def test_baseline_rewards(ray_cluster, reward):
+    pipe = build_pipeline({"render": {"pool_name": f"b_{uuid.uuid4().hex[:6]}", "pool_size": 1,
+                                      "num_cpus_per_actor": 0}, "reward": {"name": reward}})
+    out = asyncio.run(pipe.score(items()))
+    totals = [s.reward.total for s in out.samples]
+    assert totals[3] == 0.0 and out.samples[3].reward.status == "no_code"
+    if reward == "ssim":
+        assert totals[0] == pytest.approx(2.0) and totals[1] == pytest.approx(2.0) and 1.0 < totals[2] < 2.0
+    elif reward == "teds":
+        assert totals[2] == pytest.approx(1.0 + 1 - 1 / 10, abs=0.05)  # one digit changed in one cell
+        assert out.samples[0].reward.status == "judge_failed"  # TEDS is for tables: counted, fallback reward
+    else:
+        assert totals[:3] == [1.0, 1.0, 1.0]
+    pipe.pool.shutdown()
+
+
+def test_dino_on_a_judge_actor(ray_cluster, tmp_path):
+    from verm_rl.reward.dino import build_tiny_dinov2
+
+    path = build_tiny_dinov2(str(tmp_path / "dino"))
+    pipe = build_pipeline({
+        "render": {"pool_name": f"d_{uuid.uuid4().hex[:6]}", "pool_size": 1, "num_cpus_per_actor": 0},
+        "reward": {"name": "dino", "w_render": 0.0, "w_verm": 0.9, "w_format": 0.1,
+                   "dino": {"model_path": path, "name": f"dino_{uuid.uuid4().hex[:6]}", "num_gpus": 1,
+                            "num_cpus": 0}}})
+    out = asyncio.run(pipe.score(items()))
+    totals = [s.reward.total for s in out.samples]
+    assert totals[0] == pytest.approx(1.0, abs=1e-4)  # identical render: 0.9 * 1 + 0.1 * format
+    assert totals[3] == 0.0  # no code: no format either
+    assert all(s.judgement.similarity is not None for s in out.samples[:3])
+    pipe.judge.shutdown()
+    pipe.pool.shutdown()

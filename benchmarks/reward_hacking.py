@@ -43,10 +43,12 @@ async def collect(refs: int, seed: int) -> list[dict]:
                 if not (ref_res.ok and res.ok) or res.png == ref_res.png:
                     continue
                 errors = compare_sources("chart", ref.source, p.source, ref_res.meta["trace"], res.meta["trace"])
+                severity = sum(e.severity for e in errors)
                 rows.append({"kind": p.kind, "ref": ref_res.png, "cand": res.png,
-                             "ssim": ssim_similarity(ref_res.png, res.png), "l2": pixel_l2_similarity(ref_res.png, res.png),
-                             "structural": severity_reward(sum(e.severity for e in errors), RELEASED_MAX_SEVERITY),
-                             "structural_bm": sum(e.severity for e in errors)})
+                             "ssim": ssim_similarity(ref_res.png, res.png),
+                             "l2": pixel_l2_similarity(ref_res.png, res.png),
+                             "structural": severity_reward(severity, RELEASED_MAX_SEVERITY),
+                             "structural_bm": severity})
     return rows
 
 

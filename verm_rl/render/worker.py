@@ -403,4 +403,3 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["Layers", "main"]

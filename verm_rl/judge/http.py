@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from verm_rl.judge.base import JudgeBackend, JudgeRequest, SamplingParams
-from verm_rl.judge.parse import parse_judgement
+from verm_rl.judge.parse import parse_timed
 from verm_rl.judge.prompts import load_prompt, openai_messages
 from verm_rl.judge.schema import Judgement, failed_judgement
 
@@ -140,9 +140,7 @@ class HttpJudge(JudgeBackend):
                 log.warning("judge request failed: %s: %s", type(e).__name__, e)
                 return failed_judgement(request.task, "judge_failed", f"{type(e).__name__}: {e}",
                                         time.monotonic() - start)
-        judgement = parse_judgement(request.task, text)
-        judgement.seconds = time.monotonic() - start
-        return judgement
+        return parse_timed(request.task, text, start)
 
     async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
         self._ensure_client()

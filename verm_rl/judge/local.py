@@ -9,7 +9,7 @@ from typing import Any
 from verm_rl.judge.base import JudgeBackend, JudgeRequest, SamplingParams
 from verm_rl.judge.batcher import DynamicBatcher
 from verm_rl.judge.engine import Conversation, make_engine
-from verm_rl.judge.parse import parse_judgement
+from verm_rl.judge.parse import parse_timed
 from verm_rl.judge.prompts import load_prompt, local_messages, prepare_image
 from verm_rl.judge.schema import Judgement, failed_judgement
 
@@ -49,9 +49,7 @@ class LocalJudge(JudgeBackend):
         except Exception as e:  # noqa: BLE001 - bad image, OOM, engine failure
             return failed_judgement(request.task, "judge_failed", f"{type(e).__name__}: {e}",
                                     time.monotonic() - start)
-        judgement = parse_judgement(request.task, text)
-        judgement.seconds = time.monotonic() - start
-        return judgement
+        return parse_timed(request.task, text, start)
 
     async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
         return list(await asyncio.gather(*(self._judge_one(r) for r in requests)))

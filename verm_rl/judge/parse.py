@@ -130,6 +130,15 @@ def parse_judgement(task: str, text: Any) -> Judgement:
         return Judgement(task=task, status="parse_failed", raw=raw, notes=[f"exception:{type(e).__name__}"])
 
 
+def parse_timed(task: str, text: Any, start: float) -> Judgement:
+    """``parse_judgement`` with ``seconds`` measured from ``start`` (time.monotonic())."""
+    import time
+
+    judgement = parse_judgement(task, text)
+    judgement.seconds = time.monotonic() - start
+    return judgement
+
+
 def _parse(task: str, raw: str) -> Judgement:
     candidate, notes = _candidate_text(raw)
     if not candidate:

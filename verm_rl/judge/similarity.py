@@ -33,6 +33,16 @@ def similarity(kind: str, request: JudgeRequest) -> float:
     raise ValueError(f"unknown similarity {kind!r}: {KINDS}")
 
 
+async def judged_similarity(request: JudgeRequest, kind: str, compute: Any) -> Judgement:
+    """Await ``compute()`` (a similarity) and wrap it, or its failure, as a Judgement."""
+    start = time.monotonic()
+    try:
+        value = float(await compute())
+    except Exception as e:  # noqa: BLE001 - a bad image or markup is a counted judge failure
+        return failed_judgement(request.task, "judge_failed", f"{kind}: {type(e).__name__}: {e}")
+    return Judgement(task=request.task, similarity=value, raw=f"{kind}={value:.6f}", seconds=time.monotonic() - start)
+
+
 class SimilarityJudge(JudgeBackend):
     """SSIM / pixel L2 on the renders, or TEDS / TEDS-S on the table markup (CPU, in threads)."""
 
@@ -43,13 +53,8 @@ class SimilarityJudge(JudgeBackend):
         self.name = kind
 
     async def _one(self, request: JudgeRequest) -> Judgement:
-        start = time.monotonic()
-        try:
-            value = await asyncio.to_thread(similarity, self.kind, request)
-        except Exception as e:  # noqa: BLE001
-            return failed_judgement(request.task, "judge_failed", f"{self.kind}: {type(e).__name__}: {e}")
-        return Judgement(task=request.task, similarity=value, raw=f"{self.kind}={value:.6f}",
-                         seconds=time.monotonic() - start)
+        return await judged_similarity(request, self.kind,
+                                       lambda: asyncio.to_thread(similarity, self.kind, request))
 
     async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
         return list(await asyncio.gather(*(self._one(r) for r in requests)))
@@ -67,13 +72,8 @@ class DinoJudge(JudgeBackend):
         self.batcher: DynamicBatcher = DynamicBatcher(self.scorer.similarities, max_batch_size, max_wait_ms)
 
     async def _one(self, request: JudgeRequest) -> Judgement:
-        start = time.monotonic()
-        try:
-            value = await self.batcher.submit((request.reference_png, request.candidate_png))
-        except Exception as e:  # noqa: BLE001
-            return failed_judgement(request.task, "judge_failed", f"dino: {type(e).__name__}: {e}")
-        return Judgement(task=request.task, similarity=value, raw=f"dino={value:.6f}",
-                         seconds=time.monotonic() - start)
+        return await judged_similarity(request, "dino",
+                                       lambda: self.batcher.submit((request.reference_png, request.candidate_png)))
 
     async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
         return list(await asyncio.gather(*(self._one(r) for r in requests)))

@@ -50,3 +50,24 @@ def test_metrics_report_and_wandb(cpu_step_result):
     html = report.read_text()
     assert html.count("<tr>") >= 18 and "reference.png" in html and "render.png" in html
     assert list((report.parent / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_malformed_sample_gets_a_reward_and_a_status(ray_cluster, tiny_vlm_path):
+    """A row verl hands us that we cannot read (unknown data_source) is scored 0, status bad_sample."""
+    from verl.utils import hf_tokenizer
+
+    from recipes.visual_erm.cpu_step import make_batch
+    from recipes.visual_erm.reward_manager import EXTRA_KEYS, VisualERMRewardManager
+    from tests.reward.test_baselines import png
+    from verm_rl.data.dataset import make_row
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        cfg = compose(config_name="visual_erm", overrides=["experiment=cpu_reward_step"])
+    tokenizer = hf_tokenizer(tiny_vlm_path)
+    row = make_row("svg", png("white"), "<svg/>", 0)
+    row["data_source"], row["extra_info"] = "latex2code", {}
+    data = make_batch([row], [[("broken", "```svg\n<svg/>\n```")]], tokenizer)
+    manager = VisualERMRewardManager(cfg, tokenizer)
+    out = manager.loop.run_until_complete(manager.run_single(data[0:1]))
+    assert out["reward_score"] == 0.0 and out["reward_extra_info"]["status"] == "bad_sample"
+    assert set(out["reward_extra_info"]) == set(EXTRA_KEYS)

@@ -26,6 +26,9 @@ CORE = [
     "ray",
     "wandb",
     "apted",
+    "lxml",  # TEDS parses tables with lxml's HTML parser, as PubTabNet
+    "rapidfuzz",
+    "beautifulsoup4",
     "transformers",
     "packaging<26",
 ]
@@ -34,6 +37,8 @@ EXTRAS = {
     # verl pins transformers<5.11; never its cpu/vllm/fsdp extras on CPU (they pin torch 2.11).
     "train": ["verl[verl-core]==0.9.1"],
     "gpu": ["vllm", "flash-attn", "deepspeed"],
+    # benchmark evaluation: LPIPS (UniSVG) and PDF page rasterising (olmOCR-Bench)
+    "eval": ["lpips", "pypdfium2"],
     "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis", "ruff"],
 }
 

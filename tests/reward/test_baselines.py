@@ -40,15 +40,15 @@ def test_ssim_identical_and_different():
     assert 0.0 <= ssim_similarity(buf.getvalue(), png("white")) < 0.9
 
 
-TABLE = "<table><tr><td>a</td><td>b</td></tr><tr><td>1</td><td>2</td></tr></table>"  # 7 nodes
+TABLE = "<table><tr><td>a</td><td>b</td></tr><tr><td>1</td><td>2</td></tr></table>"  # 6 elements below <table>
 
 
 @pytest.mark.parametrize("candidate,full,structure", [
     (TABLE, 1.0, 1.0),
-    (TABLE.replace(">b<", ">c<"), 1 - 1 / 7, 1.0),  # one cell renamed at cost NED("b","c") = 1
-    (TABLE.replace(">ab<", ">ac<").replace(">a<", ">ab<"), 1 - 0.5 / 7, 1.0),  # NED("a","ab") = 1/2
-    ("<table><tr><td>a</td><td>b</td></tr></table>", 1 - 3 / 7, 1 - 3 / 7),  # a row (tr + 2 td) deleted
-    ('<table><tr><td colspan="2">a</td></tr><tr><td>1</td><td>2</td></tr></table>', 1 - 2 / 7, 1 - 2 / 7),
+    (TABLE.replace(">b<", ">c<"), 1 - 1 / 6, 1.0),  # one cell renamed at cost NED("b","c") = 1
+    (TABLE.replace(">ab<", ">ac<").replace(">a<", ">ab<"), 1 - 0.5 / 6, 1.0),  # NED("a","ab") = 1/2
+    ("<table><tr><td>a</td><td>b</td></tr></table>", 1 - 3 / 6, 1 - 3 / 6),  # a row (tr + 2 td) deleted
+    ('<table><tr><td colspan="2">a</td></tr><tr><td>1</td><td>2</td></tr></table>', 1 - 2 / 6, 1 - 2 / 6),
     ("| a | b |\n|---|---|\n| 1 | 2 |", 1.0, 1.0),  # markdown of the same table
 ])
 def test_teds_hand_computed(candidate, full, structure):
@@ -87,7 +87,7 @@ def test_similarity_reward_composition():
 def test_similarity_judge_backends():
     t = JudgeRequest("table", png("white"), png("white"), TABLE, TABLE.replace(">b<", ">c<"))
     out = asyncio.run(SimilarityJudge("teds").judge([t, JudgeRequest("chart", png("white"), png("white"))]))
-    assert out[0].similarity == pytest.approx(6 / 7) and out[1].status == "judge_failed"
+    assert out[0].similarity == pytest.approx(5 / 6) and out[1].status == "judge_failed"
     [s] = asyncio.run(SimilarityJudge("ssim").judge([JudgeRequest("svg", png("white"), png("white"))]))
     assert s.similarity == pytest.approx(1.0)
     with pytest.raises(ValueError):

@@ -26,6 +26,7 @@ CORE = [
     "ray",
     "wandb",
     "apted",
+    "rapidfuzz",
     "transformers",
     "packaging<26",
 ]

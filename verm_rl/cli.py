@@ -85,6 +85,40 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--max-wait-ms", type=float, default=20.0)
     j.add_argument("--device", default="auto")
     j.set_defaults(func=_serve_judge_command)
+    e = sub.add_parser("evaluate", help="score a policy on ChartMimic, OmniDocBench tables, olmOCR tables or UniSVG")
+    e.add_argument("--benchmark", required=True, choices=("chartmimic", "omnidocbench-table", "olmocr-table", "unisvg"))
+    e.add_argument("--data", required=True, help="the benchmark's local copy (layouts: README 'Evaluating a policy')")
+    e.add_argument("--policy", help="http(s)://host:port/v1 (OpenAI-compatible) or a local model folder")
+    e.add_argument("--predictions", help="score these answers instead: JSONL of {id, response} (olmOCR: a .md folder)")
+    e.add_argument("--out", default="outputs/eval", help="results folder; a re-run resumes from it")
+    e.add_argument("--limit", type=int, help="only the first N items")
+    e.add_argument("--model", help="served model name (default: the endpoint's /v1/models)")
+    e.add_argument("--api-key", help="API key of the policy endpoint")
+    e.add_argument("--concurrency", type=int, default=32, help="generations in flight")
+    e.add_argument("--render-workers", type=int, help="sandboxed renderers (default min(8, CPUs))")
+    e.add_argument("--max-tokens", type=int, default=4096)
+    e.add_argument("--temperature", type=float, default=0.0)
+    e.add_argument("--seed", type=int)
+    e.add_argument("--worst", type=int, default=25, help="items on worst.html")
+    e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--prompt-file", help="replace the benchmark's instruction (keep its <image>; {data} for "
+                                         "ChartMimic customized)")
+    e.add_argument("--task", choices=("auto", "direct", "customized"), help="ChartMimic task (auto: folder name)")
+    e.add_argument("--dpi", type=int, help="ChartMimic: dpi of the render the judge sees (default 100)")
+    e.add_argument("--judge", help="ChartMimic high-level score: OpenAI-compatible endpoint (skipped without)")
+    e.add_argument("--judge-model", help="judge model name (the paper: gpt-4o-2024-05-13)")
+    e.add_argument("--judge-api-key", help="judge API key (or env VERM_JUDGE_API_KEY)")
+    e.add_argument("--lpips-path", help="UniSVG: LPIPS weights folder (alexnet.pth [+ alex.pth]); skipped without")
+    e.add_argument("--clip-path", help="UniSVG: local openai/clip-vit-large-patch14-336 folder; skipped without")
+    e.add_argument("--device", help="UniSVG: torch device for LPIPS/CLIP (default cuda if available)")
+    e.add_argument("--official-skips", action="store_true",
+                   help="UniSVG: skip unrenderable SVGs as the official script (default: count them as 0)")
+    e.add_argument("--count-empty", action="store_true", help="OmniDocBench: score empty answers 0 (default: skip)")
+    e.add_argument("--markdown-tables", action="store_true",
+                   help="OmniDocBench: convert markdown tables to HTML (default: official, they score 0)")
+    e.add_argument("--repeats", type=int, help="olmOCR: generations per page (a test passes on > 50%%)")
+    e.add_argument("--page-image-dim", type=int, help="olmOCR: longest side of the page render (default 1288)")
+    e.set_defaults(func=_evaluate_command)
     return parser
 
 
@@ -136,6 +170,44 @@ def _serve_judge_command(args: argparse.Namespace) -> int:
     serve(args.model_path, host=args.host, port=args.port, served_model_name=args.served_model_name,
           engine=args.engine, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, **kwargs)
     return 0
+
+
+def _evaluate_command(args: argparse.Namespace) -> int:
+    import os
+
+    from verm_rl.eval.benchmarks import accepted_options
+    from verm_rl.eval.benchmarks.base import DataError
+    from verm_rl.eval.benchmarks.runner import EvalConfig, evaluate
+
+    both = args.policy is not None and args.predictions is not None
+    neither = args.policy is None and args.predictions is None and not (Path(args.out) / "predictions.jsonl").exists()
+    if both or neither:
+        print("give exactly one of --policy (generate) or --predictions (score existing answers)", file=sys.stderr)
+        return 2
+    options, ignored = accepted_options(args.benchmark, {
+        "prompt_file": args.prompt_file, "task": args.task, "judge": args.judge, "judge_model": args.judge_model,
+        "judge_api_key": args.judge_api_key or os.environ.get("VERM_JUDGE_API_KEY"), "dpi": args.dpi,
+        "lpips_path": args.lpips_path, "clip_path": args.clip_path, "device": args.device,
+        "count_empty": args.count_empty or None, "markdown_tables": args.markdown_tables or None,
+        "repeats": args.repeats, "page_image_dim": args.page_image_dim, "official_skips": args.official_skips or None})
+    if ignored:
+        flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
+        print(f"note: {args.benchmark} ignores {flags}", file=sys.stderr)
+    policy_options = {k: v for k, v in {"model": args.model, "api_key": args.api_key}.items() if v}
+    cfg = EvalConfig(
+        benchmark=args.benchmark, data=Path(args.data), out=Path(args.out), policy=args.policy,
+        predictions=Path(args.predictions) if args.predictions else None, limit=args.limit,
+        concurrency=args.concurrency, render_workers=args.render_workers, max_tokens=args.max_tokens,
+        temperature=args.temperature, seed=args.seed, worst=args.worst, progress=not args.no_progress,
+        policy_options=policy_options, benchmark_options=options)
+    try:
+        summary = evaluate(cfg)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print((Path(args.out) / "summary.md").read_text())
+    print(f"per-item results: {args.out}/items.jsonl; worst items: {args.out}/worst.html")
+    return 0 if summary["n_items"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:

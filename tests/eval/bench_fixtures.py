@@ -1,0 +1,60 @@
+"""Small benchmark folders in each benchmark's own layout, and a scripted policy keyed by image colour."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+
+def png(color, size=(40, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def first_pixel(data: bytes) -> tuple[int, int, int]:
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert("RGB").getpixel((1, 1))
+
+
+def answer_by_colour(answers: dict[tuple[int, int, int], str]):
+    """A scripted-server callable: the answer for the colour of the request's (first) image."""
+    from verm_rl.policy import decode_data_url
+
+    def answer(body: dict) -> tuple[int, str]:
+        for part in body["messages"][-1]["content"]:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                return 200, answers.get(first_pixel(decode_data_url(part["image_url"]["url"])), "")
+        return 200, ""
+
+    return answer
+
+
+TABLE = "<table><tr><td>a</td><td>b</td></tr><tr><td>1</td><td>2</td></tr></table>"
+ODB_COLOURS = [(250, 0, 0), (0, 250, 0), (0, 0, 250)]
+
+
+def make_omnidocbench(root: Path) -> Path:
+    """Two pages, three tables (two on page one), each box filled with its own colour."""
+    (root / "images").mkdir(parents=True)
+    boxes = {"p1.png": [(10, 10, 60, 40), (70, 10, 120, 40)], "p2.png": [(5, 5, 50, 50)]}
+    pages, k = [], 0
+    for name, rects in boxes.items():
+        im = Image.new("RGB", (130, 60), "white")
+        dets = []
+        for j, (x0, y0, x1, y1) in enumerate(rects):
+            im.paste(ODB_COLOURS[k], (x0, y0, x1, y1))
+            html = TABLE.replace("<table>", "<table><thead>").replace("<td>a</td><td>b</td></tr>",
+                                                                     "<th>a</th><th>b</th></tr></thead><tbody>")
+            html = html.replace("</table>", "</tbody></table>")
+            dets.append({"category_type": "table", "anno_id": j, "poly": [x0, y0, x1, y0, x1, y1, x0, y1],
+                         "html": html})
+            k += 1
+        dets.append({"category_type": "text_block", "poly": [0, 0, 5, 0, 5, 5, 0, 5], "text": "x"})
+        im.save(root / "images" / name)
+        pages.append({"layout_dets": dets, "page_info": {"image_path": name, "page_attribute": {"language": "en"}}})
+    (root / "OmniDocBench.json").write_text(json.dumps(pages))
+    return root

@@ -181,7 +181,9 @@ async def score_all(bench: Benchmark, items: list[BenchItem], responses: dict[st
     return ordered
 
 
-async def evaluate_async(cfg: EvalConfig, backend: Any = None) -> dict[str, Any]:
+async def evaluate_async(cfg: EvalConfig, backend: Any = None, render_pool: Any = None) -> dict[str, Any]:
+    """``backend``: a ready ``PolicyBackend`` instead of ``cfg.policy``; ``render_pool``: a shared
+    ``LocalRenderPool`` (else one of ``cfg.render_workers`` is started and closed here)."""
     from verm_rl.eval.benchmarks.report import write_reports
     from verm_rl.render.local_pool import LocalRenderPool
 
@@ -210,15 +212,15 @@ async def evaluate_async(cfg: EvalConfig, backend: Any = None) -> dict[str, Any]
     unknown = [k for k in responses if k not in known]
     if unknown and cfg.limit is None:
         log.warning("%d predictions match no item id (e.g. %s)", len(unknown), unknown[:3])
-    size = cfg.render_workers or min(8, os.cpu_count() or 2)
-    pool = LocalRenderPool(size=size)
+    pool = render_pool or LocalRenderPool(size=cfg.render_workers or min(8, os.cpu_count() or 2))
     try:
         ctx = ScoreContext(pool, cfg.out / "renders", dict(cfg.benchmark_options))
         start = time.monotonic()
         records = await score_all(bench, items, responses, cfg, ctx)
         score_seconds = time.monotonic() - start
     finally:
-        await asyncio.to_thread(pool.close)
+        if render_pool is None:
+            await asyncio.to_thread(pool.close)
         close = getattr(bench, "close", None)
         if close is not None:
             close()
@@ -233,6 +235,6 @@ async def evaluate_async(cfg: EvalConfig, backend: Any = None) -> dict[str, Any]
     return summary
 
 
-def evaluate(cfg: EvalConfig, backend: Any = None) -> dict[str, Any]:
+def evaluate(cfg: EvalConfig, backend: Any = None, render_pool: Any = None) -> dict[str, Any]:
     """Run one evaluation; returns the summary also written to ``<out>/summary.json``."""
-    return asyncio.run(evaluate_async(cfg, backend))
+    return asyncio.run(evaluate_async(cfg, backend, render_pool))

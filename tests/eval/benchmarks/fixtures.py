@@ -15,19 +15,20 @@ def png(color, size=(40, 30)) -> bytes:
     return buf.getvalue()
 
 
-def first_pixel(data: bytes) -> tuple[int, int, int]:
+def pixel(data: bytes, centre: bool = False) -> tuple[int, int, int]:
     with Image.open(io.BytesIO(data)) as im:
-        return im.convert("RGB").getpixel((1, 1))
+        return im.convert("RGB").getpixel((im.width // 2, im.height // 2) if centre else (1, 1))
 
 
-def answer_by_colour(answers: dict[tuple[int, int, int], str]):
-    """A scripted-server callable: the answer for the colour of the request's (first) image."""
+def answer_by_colour(answers: dict[tuple[int, int, int], str], centre: bool = False):
+    """A scripted-server callable: the answer for the colour of the request's (first) image, read at
+    its corner pixel (or its centre)."""
     from verm_rl.policy import decode_data_url
 
     def answer(body: dict) -> tuple[int, str]:
         for part in body["messages"][-1]["content"]:
             if isinstance(part, dict) and part.get("type") == "image_url":
-                return 200, answers.get(first_pixel(decode_data_url(part["image_url"]["url"])), "")
+                return 200, answers.get(pixel(decode_data_url(part["image_url"]["url"]), centre), "")
         return 200, ""
 
     return answer

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.eval.bench_fixtures import ODB_COLOURS, TABLE, answer_by_colour, make_omnidocbench
+from tests.eval.benchmarks.fixtures import ODB_COLOURS, TABLE, answer_by_colour, make_omnidocbench
 from verm_rl.eval.benchmarks.edit_distance import normalized_edit_distance
 from verm_rl.eval.benchmarks.omnidocbench import table_scores
 from verm_rl.eval.benchmarks.runner import EvalConfig, evaluate, evaluate_async

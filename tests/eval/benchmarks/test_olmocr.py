@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.eval.bench_fixtures import answer_by_colour
+from tests.eval.benchmarks.fixtures import answer_by_colour
 from verm_rl.eval.benchmarks.olmocr_tables import normalize_text, run_table_test
 from verm_rl.eval.benchmarks.runner import EvalConfig, evaluate
 

@@ -59,3 +59,30 @@ def make_omnidocbench(root: Path) -> Path:
         pages.append({"layout_dets": dets, "page_info": {"image_path": name, "page_attribute": {"language": "en"}}})
     (root / "OmniDocBench.json").write_text(json.dumps(pages))
     return root
+
+
+def answer_by_image(answers: dict[bytes, str], default: str = ""):
+    """A scripted-server callable: the answer for the exact bytes of the request's first image."""
+    from verm_rl.policy import decode_data_url
+
+    def answer(body: dict) -> tuple[int, str]:
+        for part in body["messages"][-1]["content"]:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                return 200, answers.get(decode_data_url(part["image_url"]["url"]), default)
+        return 200, default
+
+    return answer
+
+
+def render_script_png(code: str, path: Path) -> bytes:
+    """Run a matplotlib script in-process (test data only) and save its figure as the input PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    exec(compile(code.split("plt.savefig(")[0], str(path), "exec"), {"__name__": "__main__"})
+    plt.gcf().savefig(path, dpi=40)
+    plt.close("all")
+    return path.read_bytes()

@@ -36,6 +36,7 @@ class ScoreContext:
 
     render_pool: Any  # LocalRenderPool (or anything with ``async render(task, source, **options)``)
     render_dir: Path | None = None
+    cache_dir: Path | None = None  # per-run cache of reference-side work (e.g. ChartMimic's GT probes)
     options: dict[str, Any] = field(default_factory=dict)
 
     def save_render(self, item_id: str, png: bytes | None, suffix: str = "") -> str | None:

@@ -214,7 +214,7 @@ async def evaluate_async(cfg: EvalConfig, backend: Any = None, render_pool: Any 
         log.warning("%d predictions match no item id (e.g. %s)", len(unknown), unknown[:3])
     pool = render_pool or LocalRenderPool(size=cfg.render_workers or min(8, os.cpu_count() or 2))
     try:
-        ctx = ScoreContext(pool, cfg.out / "renders", dict(cfg.benchmark_options))
+        ctx = ScoreContext(pool, cfg.out / "renders", cfg.out / "cache", dict(cfg.benchmark_options))
         start = time.monotonic()
         records = await score_all(bench, items, responses, cfg, ctx)
         score_seconds = time.monotonic() - start
@@ -223,7 +223,9 @@ async def evaluate_async(cfg: EvalConfig, backend: Any = None, render_pool: Any 
             await asyncio.to_thread(pool.close)
         close = getattr(bench, "close", None)
         if close is not None:
-            close()
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
     summary = {
         "benchmark": bench.name, "data": str(cfg.data), "predictions": source, "n_items": len(items),
         "n_predictions": sum(1 for it in items if responses.get(it.id)),

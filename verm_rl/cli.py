@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--api-key", help="API key of the policy endpoint")
     e.add_argument("--concurrency", type=int, default=32, help="generations in flight")
     e.add_argument("--render-workers", type=int, help="sandboxed renderers (default min(8, CPUs))")
+    e.add_argument("--cpu-workers", type=int, help="processes for TEDS/table tests (default min(8, CPUs); 0 = none)")
     e.add_argument("--max-tokens", type=int, default=4096)
     e.add_argument("--temperature", type=float, default=0.0)
     e.add_argument("--seed", type=int)
@@ -197,7 +198,8 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         benchmark=args.benchmark, data=Path(args.data), out=Path(args.out), policy=args.policy,
         predictions=Path(args.predictions) if args.predictions else None, limit=args.limit,
-        concurrency=args.concurrency, render_workers=args.render_workers, max_tokens=args.max_tokens,
+        concurrency=args.concurrency, render_workers=args.render_workers, cpu_workers=args.cpu_workers,
+        max_tokens=args.max_tokens,
         temperature=args.temperature, seed=args.seed, worst=args.worst, progress=not args.no_progress,
         policy_options=policy_options, benchmark_options=options)
     try:

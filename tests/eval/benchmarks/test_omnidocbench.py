@@ -82,7 +82,7 @@ async def test_predictions_only_and_count_empty(tmp_path):
     preds.write_text("\n".join(json.dumps(r) for r in [
         {"id": "p1.png#0", "response": TABLE}, {"id": "p2.png#0", "prediction": "no table at all"}]))
     cfg = EvalConfig("omnidocbench-table", data, tmp_path / "out", predictions=preds, progress=False,
-                     render_workers=1, benchmark_options={"count_empty": True})
+                     render_workers=1, cpu_workers=1, benchmark_options={"count_empty": True})  # a process pool
     summary = await evaluate_async(cfg)
     assert summary["status"] == {"ok": 1, "no_prediction": 1, "no_table": 1}
     assert summary["metrics"]["TEDS"] == pytest.approx(100 / 3)

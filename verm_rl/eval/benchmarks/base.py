@@ -38,6 +38,17 @@ class ScoreContext:
     render_dir: Path | None = None
     cache_dir: Path | None = None  # per-run cache of reference-side work (e.g. ChartMimic's GT probes)
     options: dict[str, Any] = field(default_factory=dict)
+    cpu_pool: Any = None  # a process pool for pure-Python scoring (TEDS); None = a thread of this process
+
+    async def run_cpu(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` off the event loop: in the process pool when there is one (APTED is pure Python
+        and holds the GIL), else in a thread."""
+        import asyncio
+        from functools import partial
+
+        if self.cpu_pool is None:
+            return await asyncio.to_thread(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.cpu_pool, partial(fn, *args))
 
     def save_render(self, item_id: str, png: bytes | None, suffix: str = "") -> str | None:
         """Write a candidate render next to the results (for the worst-items page); its path or None."""

@@ -46,6 +46,10 @@ def _page_image(pdf: Path, page: int, longest: int) -> list[bytes]:
         doc.close()
 
 
+def run_page_tests(tests: list[dict[str, Any]], content: str) -> list[tuple[bool, str]]:
+    return [run_table_test(t, content) for t in tests]
+
+
 def _find_pdf(root: Path, name: str) -> Path:
     for candidate in (root / "pdfs" / name, root / name):
         if candidate.exists():
@@ -102,10 +106,8 @@ class OlmOCRTable(Benchmark):
                 for p in sorted(path.rglob("*.md"))}
 
     async def score(self, item: BenchItem, response: str | None, ctx: ScoreContext) -> dict[str, Any]:
-        results = {}
-        for test in item.reference["tests"]:
-            passed, why = run_table_test(test, response or "")
-            results[test["id"]] = {"passed": passed, "why": why}
+        outcomes = await ctx.run_cpu(run_page_tests, item.reference["tests"], response or "")
+        results = {t["id"]: {"passed": ok, "why": why} for t, (ok, why) in zip(item.reference["tests"], outcomes)}
         rate = sum(r["passed"] for r in results.values()) / len(results)
         return record(item, "ok" if response else "no_prediction", {"pass_rate": rate}, tests=results)
 

@@ -110,7 +110,7 @@ class OmniDocBenchTable(Benchmark):
             if not self.count_empty:
                 return record(item, "skipped_empty", {})
             response = ""
-        scores = table_scores(response, item.reference["gt"], self.markdown_tables)
+        scores = await ctx.run_cpu(table_scores, response, item.reference["gt"], self.markdown_tables)
         status = "ok" if normalized_html_table(response) else "no_table"
         return record(item, status if response else "no_prediction", scores)
 

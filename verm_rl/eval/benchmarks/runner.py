@@ -38,6 +38,7 @@ class EvalConfig:
     concurrency: int = 32  # generations in flight at once
     score_concurrency: int = 0  # items scored at once; 0 = 2 × render workers
     render_workers: int | None = None  # sandboxed renderers; None = min(8, CPUs)
+    cpu_workers: int | None = None  # processes for TEDS/table tests; None = min(8, CPUs) from 4 CPUs; 0 = none
     max_tokens: int = 4096
     temperature: float = 0.0
     seed: int | None = None
@@ -181,6 +182,18 @@ async def score_all(bench: Benchmark, items: list[BenchItem], responses: dict[st
     return ordered
 
 
+def _cpu_pool(workers: int | None) -> Any:
+    """A spawn-context process pool (no fork of a process that runs threads), or None."""
+    cpus = os.cpu_count() or 1
+    n = (min(8, cpus) if cpus >= 4 else 0) if workers is None else workers
+    if n <= 0:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+
+
 async def evaluate_async(cfg: EvalConfig, backend: Any = None, render_pool: Any = None) -> dict[str, Any]:
     """``backend``: a ready ``PolicyBackend`` instead of ``cfg.policy``; ``render_pool``: a shared
     ``LocalRenderPool`` (else one of ``cfg.render_workers`` is started and closed here)."""
@@ -213,14 +226,17 @@ async def evaluate_async(cfg: EvalConfig, backend: Any = None, render_pool: Any 
     if unknown and cfg.limit is None:
         log.warning("%d predictions match no item id (e.g. %s)", len(unknown), unknown[:3])
     pool = render_pool or LocalRenderPool(size=cfg.render_workers or min(8, os.cpu_count() or 2))
+    cpu_pool = _cpu_pool(cfg.cpu_workers)
     try:
-        ctx = ScoreContext(pool, cfg.out / "renders", cfg.out / "cache", dict(cfg.benchmark_options))
+        ctx = ScoreContext(pool, cfg.out / "renders", cfg.out / "cache", dict(cfg.benchmark_options), cpu_pool)
         start = time.monotonic()
         records = await score_all(bench, items, responses, cfg, ctx)
         score_seconds = time.monotonic() - start
     finally:
         if render_pool is None:
             await asyncio.to_thread(pool.close)
+        if cpu_pool is not None:
+            cpu_pool.shutdown(cancel_futures=True)
         close = getattr(bench, "close", None)
         if close is not None:
             result = close()

@@ -88,3 +88,16 @@ async def test_predictions_only_and_count_empty(tmp_path):
     assert summary["metrics"]["TEDS"] == pytest.approx(100 / 3)
     rows = [json.loads(x) for x in (tmp_path / "out" / "items.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["p1.png#0", "p1.png#1", "p2.png#0"]
+
+
+@pytest.mark.slow
+def test_local_model_folder_as_policy(tmp_path, tiny_vlm_path):
+    """``--policy <model folder>``: the tiny random Qwen3-VL generates (nonsense) through LocalPolicy."""
+    data = make_omnidocbench(tmp_path / "odb")
+    cfg = EvalConfig("omnidocbench-table", data, tmp_path / "out", policy=tiny_vlm_path, limit=2, max_tokens=6,
+                     progress=False, policy_options={"engine": "transformers", "device": "cpu"},
+                     benchmark_options={"count_empty": True})
+    summary = evaluate(cfg)
+    rows = [json.loads(x) for x in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == ["p1.png#0", "p1.png#1"] and all(r["response"] for r in rows)
+    assert summary["n_items"] == 2 and summary["metrics"]["n_scored"] == 2

@@ -183,11 +183,18 @@ def test_end_to_end_direct_and_customized(tmp_path, scripted_server, render_pool
         images["pie_1"]: "I can't write code for this.",
         images["bar_2"]: fence.format('plt.figure(figsize=(4, 3))\nplt.bar(x, y, color="#2ca02c")\nplt.title("Custom")'),
     }))
-    judge = scripted_server(lambda body: (200, "Looks close.\n**Score: 80/100**"))
+    judge_down = {"down": True}
+    judge = scripted_server(lambda body: (503, "overloaded") if judge_down["down"]
+                            else (200, "Looks close.\n**Score: 80/100**"))
     cfg = EvalConfig("chartmimic", tmp_path / "cm", tmp_path / "out", policy=policy.url + "/v1", progress=False,
                      policy_options={"model": "m", "retries": 0},
                      benchmark_options={"judge": judge.url + "/v1", "judge_model": "gpt-4o-2024-05-13"})
+    first = evaluate(cfg, render_pool=render_pool)
+    assert first["status"] == {"judge_failed": 3, "no_code": 1} and first["metrics"]["direct_600/high"] == 0.0
+    judge_down["down"] = False  # the judge is back: only the judge-failed items are scored again
+    n_policy = len(policy.requests)
     summary = evaluate(cfg, render_pool=render_pool)
+    assert len(policy.requests) == n_policy and summary["status"] == {"ok": 3, "no_code": 1}
     rows = {json.loads(x)["id"]: json.loads(x) for x in (tmp_path / "out" / "items.jsonl").read_text().splitlines()}
 
     bar = rows["direct_600/bar_1"]["metrics"]
@@ -209,9 +216,13 @@ def test_end_to_end_direct_and_customized(tmp_path, scripted_server, render_pool
     assert m["avg_overall"] == pytest.approx((m["direct_600/overall"] + m["customized_600/overall"]) / 2)
 
     # the judge saw the dataset PNG first, then our render, then the rubric
-    parts = judge.requests[0]["messages"][0]["content"]
+    parts = judge.requests[-1]["messages"][0]["content"]
     assert [p["type"] for p in parts] == ["image_url", "image_url", "text"] and "Score: N" in parts[2]["text"]
-    assert judge.requests[0]["model"] == "gpt-4o-2024-05-13" and judge.requests[0]["temperature"] == 0.0
+    from verm_rl.policy import decode_data_url
+
+    shown = [decode_data_url(p["image_url"]["url"]) for p in parts[:2]]
+    assert shown[0] in images.values() and shown[1] not in images.values()  # the dataset PNG, then our render
+    assert judge.requests[-1]["model"] == "gpt-4o-2024-05-13" and judge.requests[-1]["temperature"] == 0.0
     customized_prompt = [r for r in policy.requests if 'y = [5, 7]' in json.dumps(r)]
     assert len(customized_prompt) == 1  # the customized instruction carries the data
     assert (tmp_path / "out" / "cache" / "gt_probe").is_dir()

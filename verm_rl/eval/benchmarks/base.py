@@ -75,7 +75,8 @@ class Benchmark(ABC):
     """A benchmark: ``load`` its items, ``score`` one response, ``summarize`` the per-item records.
 
     A record is a JSON-able dict ``{"id", "group", "status", "metrics": {name: float}, "detail": {...}}``;
-    ``status`` is ``"ok"`` or why the item scored as it did (``no_prediction``, ``render_failed``, …).
+    ``status`` is ``"ok"`` or why the item scored as it did (``no_prediction``, ``render_failed``, …);
+    ``"retry": true`` makes the next run score the item again (a transient failure such as a judge outage).
     ``headline`` names the per-item metric the worst-items page sorts by (ascending, or descending when
     ``lower_is_better``).
     """

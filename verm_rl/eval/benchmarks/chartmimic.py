@@ -193,13 +193,18 @@ class ChartMimic(Benchmark):
         metrics["exec"] = 1.0
         metrics.update(low_level_scores(gen, gold))
         metrics["low"] = mean([metrics[k] for k in ("text", "layout", "type", "color")])
+        status = "ok" if gold and gold.get("pdf") else "gt_failed"
         if self.judge is not None:
             if result.png:
                 metrics["high"], detail["judge_reply"] = await self.judge.rate(item.images()[0], result.png)
+                if not detail["judge_reply"]:  # no answer after retries: 0 now, judged again next run
+                    status = "judge_failed"
             else:
                 detail["judge_reply"] = f"no image to judge ({result.error_kind})"
-        status = "ok" if gold and gold.get("pdf") else "gt_failed"
-        return record(item, status, metrics, **detail)
+        out = record(item, status, metrics, **detail)
+        if status == "judge_failed":
+            out["retry"] = True
+        return out
 
     def summarize(self, records: list[dict[str, Any]], n_items: int) -> dict[str, Any]:
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)

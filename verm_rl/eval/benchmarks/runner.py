@@ -3,7 +3,8 @@
 Everything is resumable: ``<out>/predictions.jsonl`` gets one line per finished generation and
 ``<out>/items.jsonl`` one line per scored item (keyed by the hash of the response it scored), so an
 interrupted run continues where it stopped and a re-run with other predictions re-scores only what
-changed. Generations that failed (the policy returns ``""``) are retried on the next run.
+changed. Generations that failed (the policy returns ``""``) are retried on the next run, and so are
+items whose record asks for it (``"retry": true``, e.g. a ChartMimic judge that did not answer).
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ async def score_all(bench: Benchmark, items: list[BenchItem], responses: dict[st
     for it in items:
         digest = response_hash(responses.get(it.id))
         old = previous.get(it.id)
-        if old is not None and old.get("response_sha") == digest:
+        if old is not None and old.get("response_sha") == digest and not old.get("retry"):
             records[it.id] = old
         else:
             todo.append((it, digest))

@@ -197,7 +197,7 @@ def format_report(summary: dict[str, Any], paper: bool = False) -> str:
         for kind, row in types.items():
             lines.append(f"| {col} | {kind} | {gt.get(kind, 0)} | {pr.get(kind, 0)} | {row['hard_tp']:g} | "
                          f"{row['fp']:g} | {row['fn']:g} | {_num(row['f1_hard'])} | {_num(row['f1_soft'])} | "
-                         f"{_num(row.get('sc', float('nan')))} |")
+                         (f"{_num(row['sc'])} |" if "sc" in row else "— |"))
     return "\n".join(lines) + "\n"
 
 
@@ -226,3 +226,76 @@ def write_outputs(out: Path, outcomes: list[ItemOutcome], summary: dict[str, Any
     report = format_report(summary, paper)
     (out / "report.md").write_text(report)
     return report
+
+
+def build_matcher(spec: str, model: str | None = None, api_key: str | None = None, **kwargs: Any) -> Matcher:
+    """``deterministic`` or an OpenAI-compatible endpoint (``http://host:port/v1``) for the LLM matcher."""
+    from verm_rl.eval.vc_rewardbench import DeterministicMatcher, LLMMatcher
+
+    if spec == "deterministic":
+        return DeterministicMatcher()
+    if spec.startswith(("http://", "https://")):
+        return LLMMatcher(spec, model=model, api_key=api_key, **kwargs)
+    raise ValueError(f"matcher {spec!r}: 'deterministic' or an http(s):// endpoint of an LLM")
+
+
+async def run_eval_judge(data: str | Path, out: str | Path, judge_spec: str | None = None,
+                         matcher_spec: str = "deterministic", matcher_model: str | None = None,
+                         matcher_api_key: str | None = None, judge_options: dict[str, Any] | None = None,
+                         image_root: str | None = None, limit: int | None = None,
+                         categories: tuple[str, ...] = BENCH_CATEGORIES, concurrency: int = 16,
+                         paper: bool | None = None, render_workers: int | None = None,
+                         progress: bool = True) -> tuple[dict[str, Any], str]:
+    """Read, judge, match, score, write; returns (metrics, report markdown)."""
+    from verm_rl.eval.backends import build_judge_backend, judge_kind
+
+    data = Path(data)
+    items, skipped = read_records_limited(data, image_root, limit, categories)
+    released = looks_released(data, len(items)) if paper is None else paper
+    pool = judge = None
+    judge_name = "precomputed pred_json"
+    if judge_spec:
+        kind = judge_kind(judge_spec)
+        judge_name = judge_spec
+        if kind == "structural":
+            no_source = [i for i in items if not (i.gt_source and i.pred_source)]
+            if len(no_source) == len(items):
+                raise ValueError("the structural judge compares programs: these records carry no gt_source/"
+                                 "pred_source (the released benchmark has images only); use an image judge")
+            skipped += [(i.id, "structural judge: the record has no gt_source/pred_source") for i in no_source]
+            items = [i for i in items if i.gt_source and i.pred_source]
+            from verm_rl.render.local_pool import LocalRenderPool
+
+            pool = LocalRenderPool(render_workers)
+        judge = build_judge_backend(judge_spec, render=pool.render if pool else None, **(judge_options or {}))
+    matcher = build_matcher(matcher_spec, matcher_model, matcher_api_key)
+    try:
+        outcomes = await evaluate(items, judge, matcher, concurrency, progress)
+    finally:
+        if judge is not None:
+            await judge.close()
+        await matcher.close()
+        if pool is not None:
+            pool.close()
+    summary = summarize(outcomes, judge_name, getattr(matcher, "description", matcher.name), skipped, released)
+    summary["data"] = str(data)
+    report = write_outputs(Path(out), outcomes, summary, released)
+    return summary, report
+
+
+def read_records_limited(data: Path, image_root: str | None, limit: int | None,
+                         categories: tuple[str, ...]) -> tuple[list[BenchItem], list[tuple[str, str]]]:
+    from verm_rl.eval.vc_rewardbench import read_records
+
+    items, skipped = read_records(data, image_root)
+    items = [i for i in items if i.category in categories]
+    if limit:
+        # the first ``limit`` items of each category, so a quick run still covers every column
+        per: Counter = Counter()
+        kept = []
+        for i in items:
+            if per[i.category] < limit:
+                kept.append(i)
+                per[i.category] += 1
+        items = kept
+    return items, skipped

@@ -203,6 +203,11 @@ def _eval_judge_command(args: argparse.Namespace) -> int:
         return 2
     print(report)
     print(f"wrote {args.out}/metrics.json, items.jsonl, report.md")
+    statuses = summary["judge_status"]
+    if args.judge and statuses and statuses.get("judge_failed", 0) == sum(statuses.values()):
+        print("eval-judge: every judge call failed (unreachable or erroring judge); the scores above count "
+              "them as 'no errors predicted'", file=sys.stderr)
+        return 1
     return 0 if summary["scored"] else 1
 
 

@@ -9,21 +9,19 @@ import shutil
 import pytest
 
 from tests.conftest import run_app_in_thread
+from tests.tts.pool import SharedRendererPool
 from verm_rl.data.dataset import make_row, write_parquet
 from verm_rl.data.synthetic import generate_references
 from verm_rl.judge.structural import StructuralJudge
 from verm_rl.policy import build_policy
-from verm_rl.render.local_pool import LocalRenderPool
 from verm_rl.tts import RoundScorer, TTSConfig, TTSInput, TTSRunner, read_inputs
 from verm_rl.tts.oracle import Oracle, create_app, error_chain
 from verm_rl.tts.report import summarize, write_reports
 
 
 @pytest.fixture(scope="module")
-def pool():
-    p = LocalRenderPool(size=1)
-    yield p
-    p.close()
+def pool(renderer):
+    return SharedRendererPool(renderer)
 
 
 @pytest.fixture(scope="module")

@@ -195,9 +195,9 @@ def format_report(summary: dict[str, Any], paper: bool = False) -> str:
             gt = sum((Counter(v) for v in summary["gt_error_totals"].values()), Counter())
             pr = sum((Counter(v) for v in summary["pred_error_totals"].values()), Counter())
         for kind, row in types.items():
+            sc = _num(row["sc"]) if "sc" in row else "—"
             lines.append(f"| {col} | {kind} | {gt.get(kind, 0)} | {pr.get(kind, 0)} | {row['hard_tp']:g} | "
-                         f"{row['fp']:g} | {row['fn']:g} | {_num(row['f1_hard'])} | {_num(row['f1_soft'])} | "
-                         (f"{_num(row['sc'])} |" if "sc" in row else "— |"))
+                         f"{row['fp']:g} | {row['fn']:g} | {_num(row['f1_hard'])} | {_num(row['f1_soft'])} | {sc} |")
     return "\n".join(lines) + "\n"
 
 

@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="deterministic (offline) or the OpenAI-compatible endpoint of the matching LLM (paper)")
     e.add_argument("--matcher-model", help="served model name of the matcher (default: asked from /v1/models)")
     e.add_argument("--matcher-api-key")
+    e.add_argument("--matcher-temperature", type=float, help="default: not sent (the paper's gpt-5-mini default)")
+    e.add_argument("--matcher-max-tokens", type=int, default=8192)
+    e.add_argument("--matcher-token-param", default="max_tokens", choices=["max_tokens", "max_completion_tokens"],
+                   help="max_completion_tokens for OpenAI reasoning models (gpt-5-mini), which refuse max_tokens")
     e.add_argument("--image-root", help="folder the image paths are relative to (default: the file's)")
     e.add_argument("--limit", type=int, help="at most this many items per category")
     e.add_argument("--categories", default="chart,table,svg")
@@ -197,7 +201,9 @@ def _eval_judge_command(args: argparse.Namespace) -> int:
         summary, report = asyncio.run(run_eval_judge(
             args.data, args.out, args.judge, args.matcher, args.matcher_model, args.matcher_api_key, options,
             args.image_root, args.limit, tuple(c.strip() for c in args.categories.split(",") if c.strip()),
-            args.concurrency, args.paper, args.workers or None))
+            args.concurrency, args.paper, args.workers or None,
+            matcher_options={"temperature": args.matcher_temperature, "max_tokens": args.matcher_max_tokens,
+                             "token_param": args.matcher_token_param}))
     except (ValueError, FileNotFoundError) as e:
         print(f"eval-judge: {e}", file=sys.stderr)
         return 2

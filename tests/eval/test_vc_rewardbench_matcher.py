@@ -68,3 +68,27 @@ async def test_llm_matcher_dead_server_is_a_match_failure(listener):
         await matcher.match("chart", [BenchError("data_error", 1, "a")], [BenchError("data_error", 1, "b")])
     assert matcher.failures == 1
     await matcher.close()
+
+
+async def test_llm_matcher_request_options(scripted_server):
+    server = scripted_server(lambda body: (200, '{"matches": [{"pred_id": 0, "gt_id": 0, "match_level": "yes"}]}'))
+    one = ([BenchError("data_error", 1, "a")], [BenchError("data_error", 1, "b")])
+    default = LLMMatcher(server.url + "/v1", model="m")
+    reasoning = LLMMatcher(server.url, model="gpt-5-mini", token_param="max_completion_tokens", max_tokens=99)
+    for matcher in (default, reasoning):
+        assert (await matcher.match("chart", *one)).matches == [(0, 0, "yes")]
+        await matcher.close()
+    plain, openai_style = server.requests
+    assert "temperature" not in plain and "top_p" not in plain and plain["max_tokens"] == 8192
+    assert "max_tokens" not in openai_style and openai_style["max_completion_tokens"] == 99
+
+
+def test_judge_specs(tmp_path):
+    from verm_rl.eval.backends import build_judge_backend, judge_kind
+
+    assert judge_kind("structural") == "structural" and judge_kind("http://h:1,http://h:2") == "http"
+    assert judge_kind("ray_actor:/m") == "ray_actor" and judge_kind(str(tmp_path)) == "local"
+    with pytest.raises(ValueError):
+        judge_kind("/no/such/model")
+    judge = build_judge_backend("http://127.0.0.1:9,http://127.0.0.1:10/v1", model="verm")
+    assert judge.name == "http" and len(judge.urls) == 2 and judge.cfg.model == "verm"

@@ -245,7 +245,8 @@ async def run_eval_judge(data: str | Path, out: str | Path, judge_spec: str | No
                          image_root: str | None = None, limit: int | None = None,
                          categories: tuple[str, ...] = BENCH_CATEGORIES, concurrency: int = 16,
                          paper: bool | None = None, render_workers: int | None = None,
-                         progress: bool = True) -> tuple[dict[str, Any], str]:
+                         progress: bool = True, matcher_options: dict[str, Any] | None = None
+                         ) -> tuple[dict[str, Any], str]:
     """Read, judge, match, score, write; returns (metrics, report markdown)."""
     from verm_rl.eval.backends import build_judge_backend, judge_kind
 
@@ -268,7 +269,8 @@ async def run_eval_judge(data: str | Path, out: str | Path, judge_spec: str | No
 
             pool = LocalRenderPool(render_workers)
         judge = build_judge_backend(judge_spec, render=pool.render if pool else None, **(judge_options or {}))
-    matcher = build_matcher(matcher_spec, matcher_model, matcher_api_key)
+    matcher = build_matcher(matcher_spec, matcher_model, matcher_api_key,
+                            **(matcher_options if matcher_spec != "deterministic" and matcher_options else {}))
     try:
         outcomes = await evaluate(items, judge, matcher, concurrency, progress)
     finally:

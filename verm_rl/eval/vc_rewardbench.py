@@ -286,13 +286,15 @@ class LLMMatcher:
     name = "llm"
 
     def __init__(self, endpoint: str, model: str | None = None, api_key: str | None = None,
-                 max_tokens: int = 8192, temperature: float = 0.0, max_concurrency: int = 32,
-                 timeout_s: float = 300.0, retries: int = 3):
+                 max_tokens: int = 8192, temperature: float | None = None, max_concurrency: int = 32,
+                 timeout_s: float = 300.0, retries: int = 3, token_param: str = "max_tokens"):
+        """``temperature`` None: not sent (the paper ran gpt-5-mini at its default). ``token_param``:
+        ``max_completion_tokens`` for OpenAI reasoning models, which refuse ``max_tokens``."""
         from verm_rl.policy import HttpPolicy
 
         self.client = HttpPolicy(endpoint, model=model, api_key=api_key, max_concurrency=max_concurrency,
                                  timeout_s=timeout_s, retries=retries)
-        self.max_tokens, self.temperature = max_tokens, temperature
+        self.max_tokens, self.temperature, self.token_param = max_tokens, temperature, token_param
         self.calls = 0
         self.failures = 0
 
@@ -307,7 +309,9 @@ class LLMMatcher:
 
         request = PolicyRequest([], [{"role": "system", "content": "You are a helpful assistant."},
                                      {"role": "user", "content": matcher_prompt(category, preds, gts)}],
-                                max_tokens=self.max_tokens, temperature=self.temperature)
+                                max_tokens=self.max_tokens if self.token_param == "max_tokens" else None,
+                                temperature=self.temperature, top_p=None,
+                                extra={} if self.token_param == "max_tokens" else {self.token_param: self.max_tokens})
         self.calls += 1
         (text,) = await self.client.generate([request])
         try:

@@ -146,3 +146,37 @@ def test_read_inputs_folder_jsonl_parquet(tmp_path, inputs):
 def test_error_chain_undoes_one_injection_per_step(inputs):
     chain = error_chain(inputs[0].task, inputs[0].reference_source, 3)
     assert chain[-1] == inputs[0].reference_source and len(set(chain)) == len(chain) >= 3
+
+
+class ExplodingPolicy:
+    """Breaks the backend contract (raises) on its second call."""
+
+    name = "exploding"
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+        self.stats = inner.stats
+
+    async def generate(self, requests):
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("boom")
+        return await self.inner.generate(requests)
+
+    async def close(self):
+        await self.inner.close()
+
+
+async def test_a_failing_input_is_reported_and_retried_on_resume(pool, inputs, tmp_path):
+    items = inputs[:1]
+    _, url, stop = oracle_server(items, n_errors=2)
+    policy = ExplodingPolicy(build_policy(url, model="oracle"))
+    try:
+        _, results = await run(items, policy, pool, tmp_path / "boom", max_revisions=3, concurrency=1)
+        assert results[0].stop_reason == "error" and "boom" in results[0].skipped and len(results[0].rounds) == 1
+        assert not (tmp_path / "boom" / "inputs" / items[0].id / "result.json").exists()
+        runner, results = await run(items, policy, pool, tmp_path / "boom", max_revisions=3, concurrency=1)
+    finally:
+        await policy.close()
+        stop()
+    assert results[0].stop_reason == "no_errors" and len(results[0].rounds) == 3 and runner.generated == 2

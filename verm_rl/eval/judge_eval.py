@@ -122,6 +122,9 @@ async def evaluate(items: list[BenchItem], judge: JudgeBackend | None, matcher: 
                                        judge_seconds=secs)
                 score = score_item(item.id, item.category, preds, gts, match)
                 return ItemOutcome(item.id, item.category, "scored", jstatus, preds, gts, match, score, reason, secs)
+            except Exception as e:  # noqa: BLE001 - a broken record or backend: reported, never fatal
+                log.exception("eval-judge item %s failed", item.id)
+                return ItemOutcome(item.id, item.category, "skipped", reason=f"error: {type(e).__name__}: {e}")
             finally:
                 bar.update(1)
 

@@ -286,6 +286,12 @@ class TTSRunner:
                         return self.skipped_result(item, "the structural judge needs the reference program; "
                                                          "this input has only an image (use an image judge)")
                     return await self.run_input(item)
+                except Exception as e:  # noqa: BLE001 - one broken input must not sink the run
+                    log.exception("tts input %s failed", item.id)
+                    # no result.json: a resumed run retries this input from its last saved round
+                    rounds, why = self.load_rounds(item), f"error: {type(e).__name__}: {e}"
+                    return InputResult(item.id, item.task, rounds, "error", best_round(rounds),
+                                       item.reference_source is not None, why)
                 finally:
                     bar.update(1)
 

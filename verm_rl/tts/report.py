@@ -63,7 +63,7 @@ def summarize(results: list[InputResult]) -> dict[str, Any]:
                          "last_reward": _mean([r.last.reward for r in sel])}
     return {"inputs": len(results), "ran": len(done), "skipped": len(results) - len(done), "rounds": rows,
             "stop_reasons": reasons, "by_task": by_task,
-            "skipped_inputs": [(r.id, r.skipped) for r in results if not r.rounds]}
+            "skipped_inputs": [(r.id, r.skipped) for r in results if r.skipped]}
 
 
 def _fmt(x: Any) -> str:

@@ -63,7 +63,12 @@ def test_empty_vs_empty():
     e = item("e", "svg", 0, 0, [])
     assert e.f1_hard == 1.0 and e.f1_soft == 0.0  # the hard per-item helper's rule; soft has none
     alone = aggregate([e])["categories"]["svg"]
-    assert alone["f1_hard"] == 0.0 and alone["mean_item_f1_hard"] == 100.0
+    # the same helper on pooled sums: a pool whose counts are all zero scores F1h 1, F1s 0
+    assert alone["f1_hard"] == 100.0 and alone["f1_soft"] == 0.0 and alone["mean_item_f1_hard"] == 100.0
+    # a pool whose only matches are partial has hard counts all zero too
+    only_partial = item("p", "svg", 1, 1, [(0, 0, "partial")], kind="shape_error")
+    assert aggregate([only_partial])["categories"]["svg"]["f1_hard"] == 100.0
+    assert aggregate([only_partial])["categories"]["svg"]["f1_soft"] == 100.0
     # pooled with a real item it changes no sums
     r = item("r", "svg", 2, 2, [(0, 0, "yes")], kind="shape_error")
     assert aggregate([e, r])["categories"]["svg"]["f1_hard"] == aggregate([r])["categories"]["svg"]["f1_hard"]

@@ -10,7 +10,8 @@ Definitions from the released scorer as restated in ``shared/reference/evaluatio
   soft TP = #yes + 0.5·#partial.
 - F1h / F1s are micro-F1 over the TP/FP/FN *summed* over the items of a category; the AVG column
   pools all items of all categories (not the mean of the three). P = TP/(TP+FP), R = TP/(TP+FN),
-  F1 = 2PR/(P+R), every 0/0 → 0. Per item, hard F1 of an empty-vs-empty item is 1.
+  F1 = 2PR/(P+R), every 0/0 → 0 — except that hard F1 of all-zero counts (TP = FP = FN = 0) is 1,
+  per item and for a pool whose sums are all zero (the released hard-F1 helper); soft F1 has no such rule.
 - Sc = Pearson r × 100 between the per-item Σseverity of the (filtered) predictions and of the GT;
   NaN when n < 2 or either side is constant. Severities are cast to float, non-numbers count 0.
 - A matcher that cannot answer for an item drops the item from every aggregate (``failed``);
@@ -417,7 +418,8 @@ class Counts:
         self.fn += other.fn
 
     def f1_hard(self) -> float:
-        return f1(self.hard_tp, self.fp, self.fn)
+        # the released hard-F1 helper, applied to pooled sums too: all-zero counts give 1.0
+        return f1(self.hard_tp, self.fp, self.fn, empty_is_one=True)
 
     def f1_soft(self) -> float:
         return f1(self.soft_tp, self.fp, self.fn)
@@ -440,8 +442,7 @@ class ItemScore:
 
     @property
     def f1_hard(self) -> float:
-        c = self.counts
-        return f1(c.hard_tp, c.fp, c.fn, empty_is_one=True)
+        return self.counts.f1_hard()
 
     @property
     def f1_soft(self) -> float:

@@ -183,3 +183,14 @@ def test_read_records_released_and_array_formats(tmp_path):
     arr.write_text(json.dumps([{**lines[0], "pred_json": None}]))
     items, _ = read_records(arr)
     assert items[0].has_pred_json and items[0].pred_json is None
+
+
+def test_released_benchmark_detection(tmp_path):
+    from verm_rl.eval.judge_eval import looks_released
+    from verm_rl.eval.vc_rewardbench import BenchItem
+
+    released = [BenchItem("1", "chart", None, None, [])]
+    synthetic = [BenchItem("1", "chart", None, None, [], gt_source="import matplotlib")]
+    assert looks_released(tmp_path / "VC-RewardBench.jsonl", released)
+    assert not looks_released(tmp_path / "vc_rewardbench.jsonl", synthetic)  # `verm-rl synth` export
+    assert not looks_released(tmp_path / "mine.jsonl", released)

@@ -204,9 +204,13 @@ def format_report(summary: dict[str, Any], paper: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def looks_released(path: Path, n_items: int) -> bool:
-    return "rewardbench" in path.name.lower().replace("-", "").replace("_", "") and n_items >= RELEASED_SIZE * 0.9 \
-        or n_items == RELEASED_SIZE
+def looks_released(path: Path, items: list[BenchItem]) -> bool:
+    """The released benchmark (or a subset of it): records without programs (our synthetic export
+    carries gt_source) in a file named like VC-RewardBench, or exactly its 1,335 items."""
+    if any(i.gt_source for i in items):
+        return False
+    name = path.name.lower().replace("-", "").replace("_", "")
+    return "vcrewardbench" in name or len(items) == RELEASED_SIZE
 
 
 def _json_safe(value: Any) -> Any:
@@ -255,7 +259,7 @@ async def run_eval_judge(data: str | Path, out: str | Path, judge_spec: str | No
 
     data = Path(data)
     items, skipped = read_records_limited(data, image_root, limit, categories)
-    released = looks_released(data, len(items)) if paper is None else paper
+    released = looks_released(data, items) if paper is None else paper
     pool = judge = None
     judge_name = "precomputed pred_json"
     if judge_spec:

@@ -180,3 +180,28 @@ async def test_a_failing_input_is_reported_and_retried_on_resume(pool, inputs, t
         await policy.close()
         stop()
     assert results[0].stop_reason == "no_errors" and len(results[0].rounds) == 3 and runner.generated == 2
+
+
+def test_cli_tts_folder_inputs(inputs, tmp_path, capsys):
+    from verm_rl.cli import main
+
+    svg = [i for i in inputs if i.task == "svg"][:2]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n, item in enumerate(svg):
+        (folder / f"svg_{n}.png").write_bytes(item.image)
+        (folder / f"svg_{n}.svg").write_text(item.reference_source)
+    oracle, url, stop = oracle_server(read_inputs(folder)[0], n_errors=1)
+    out = tmp_path / "out"
+    args = ["tts", "--inputs", str(folder), "--policy", url + "/v1", "--judge", "structural", "--workers", "1",
+            "--out", str(out)]
+    try:
+        assert main(args) == 0
+        first = capsys.readouterr().out
+    finally:
+        stop()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ran"] == 2 and summary["stop_reasons"] == {"no_errors": 2}
+    assert summary["rounds"][-1]["round"] == "last" and summary["rounds"][-1]["mean_reward"] == 2.0
+    assert "policy calls 4 " in first and oracle.requests == 4 and "| last |" in first
+    assert (out / "index.html").exists() and len((out / "results.jsonl").read_text().splitlines()) == 2

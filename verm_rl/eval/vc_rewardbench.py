@@ -111,10 +111,13 @@ def bench_errors(category: str, errors: Iterable[Any] | None) -> list[BenchError
         if kind not in allowed:
             continue
         get = e.get if isinstance(e, dict) else (lambda k, d=None, _e=e: getattr(_e, k, d))
-        desc, loc = get("description", ""), get("location", "")
-        out.append(BenchError(kind, severity_value(get("severity")), desc if isinstance(desc, str) else str(desc),
-                              loc if isinstance(loc, str) else str(loc)))
+        desc, loc = (get(k, "") for k in ("description", "location"))
+        out.append(BenchError(kind, severity_value(get("severity")), _text(desc), _text(loc)))
     return out
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else json.dumps(value, ensure_ascii=False))
 
 
 def predicted_errors(category: str, pred_json: Any) -> list[BenchError]:

@@ -172,11 +172,13 @@ def test_score_lists_public_function():
 def test_read_records_released_and_array_formats(tmp_path):
     lines = [{"idx": 7, "category": "chart", "gt_img_path": "a.png", "pred_img_path": "/abs/b.png",
               "human_errors": [{"type": "data_error", "severity": 2, "description": "d", "location": "l"}]},
-             {"id": "t1", "category": "other", "human_errors": []}]
+             {"id": "t1", "category": "other", "human_errors": []},
+             {"id": "s1", "category": "svg", "human_errors": json.dumps([{"type": "shape_error", "severity": 1}])}]
     path = tmp_path / "VC-RewardBench.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in lines) + "\nnot json\n")
     items, skipped = read_records(path)
-    assert [i.id for i in items] == ["7"] and items[0].gt_img_path == tmp_path / "a.png"
+    assert [i.id for i in items] == ["7", "s1"] and items[0].gt_img_path == tmp_path / "a.png"
+    assert bench_errors("svg", items[1].human_errors)[0].type == "shape_error"
     assert str(items[0].pred_img_path) == "/abs/b.png" and not items[0].has_pred_json
     assert len(skipped) == 2 and any("category" in why for _, why in skipped)
     arr = tmp_path / "results.json"

@@ -597,6 +597,12 @@ def read_records(path: str | Path, image_root: str | Path | None = None
             continue
         item_id = rec.get("id", rec.get("idx", where))
         errors = rec.get("human_errors")
+        if isinstance(errors, str):  # some exports keep nested lists as JSON strings
+            try:
+                errors = json.loads(errors)
+            except ValueError:
+                skipped.append((where, "human_errors is a string that is not JSON"))
+                continue
         items.append(BenchItem(
             id=str(item_id), category=category, gt_img_path=_resolve(rec.get("gt_img_path"), root),
             pred_img_path=_resolve(rec.get("pred_img_path"), root),

@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--temperature", type=float, default=0.0)
     t.add_argument("--seed", type=int)
     t.add_argument("--revision-prompt", help="file replacing the error-list feedback template ({what} {lang} {errors})")
+    t.add_argument("--norm", type=float, default=50.0, help="reward = render + clip(1 - Σseverity/norm, 0, 1)")
     t.add_argument("--workers", type=int, default=0, help="render workers (default: one per core)")
     t.add_argument("--out", default="outputs/tts")
     t.set_defaults(func=_tts_command)
@@ -220,6 +221,7 @@ def _eval_judge_command(args: argparse.Namespace) -> int:
 def _tts_command(args: argparse.Namespace) -> int:
     import asyncio
 
+    from verm_rl.reward import SeverityRewardConfig
     from verm_rl.tts import TTSConfig, run_tts
     from verm_rl.tts.feedback import load_template
 
@@ -231,7 +233,8 @@ def _tts_command(args: argparse.Namespace) -> int:
     judge_options = {"model": args.judge_model, "api_key": args.api_key, "engine": args.engine}
     try:
         summary = asyncio.run(run_tts(args.inputs, args.out, args.policy, args.judge, cfg, args.task, args.limit,
-                                      policy_options, judge_options, render_workers=args.workers or None))
+                                      policy_options, judge_options, SeverityRewardConfig(fixed_norm=args.norm),
+                                      render_workers=args.workers or None))
     except (ValueError, FileNotFoundError) as e:
         print(f"tts: {e}", file=sys.stderr)
         return 2

@@ -129,6 +129,9 @@ class RoundScorer:
                  render_options: dict[str, Any] | None = None):
         self.render, self.judge = render, judge
         self.reward_cfg = reward or SeverityRewardConfig()
+        if self.reward_cfg.norm == "batch_max":
+            raise ValueError("reward norm batch_max needs a batch; TTS scores one round at a time: "
+                             "use the fixed norm or a number")
         self.render_options = render_options or {}
 
     async def score(self, item: TTSInput, response: str) -> tuple[str | None, RenderResult, Judgement | None, Any]:

@@ -170,10 +170,10 @@ class TTSRunner:
     def check_config(self) -> None:
         """Refuse to resume a folder made with other settings (its rounds would not compare)."""
         path = self.out / "config.json"
-        mine = asdict(self.cfg)
+        mine = {**asdict(self.cfg), "reward": asdict(self.scorer.reward_cfg) if self.scorer else None}
         if path.exists():
             old = json.loads(path.read_text())
-            keys = ("max_revisions", "stop_reward", "judge", "policy", "revision_template")
+            keys = ("max_revisions", "stop_reward", "judge", "policy", "revision_template", "reward")
             diff = [k for k in keys if old.get(k) != mine.get(k)]
             if diff:
                 raise ValueError(f"{self.out} was made with other settings ({', '.join(diff)} differ); "

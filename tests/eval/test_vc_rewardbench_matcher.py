@@ -92,3 +92,26 @@ def test_judge_specs(tmp_path):
         judge_kind("/no/such/model")
     judge = build_judge_backend("http://127.0.0.1:9,http://127.0.0.1:10/v1", model="verm")
     assert judge.name == "http" and len(judge.urls) == 2 and judge.cfg.model == "verm"
+
+
+async def test_run_eval_judge_scores_precomputed_predictions_with_llm_matcher(scripted_server, tmp_path):
+    from verm_rl.eval.judge_eval import run_eval_judge
+
+    server = scripted_server(answer_for)
+    records = [{"id": "ALPHA", "category": "chart", "gt_img_path": "a.png", "pred_img_path": "b.png",
+                "human_errors": bench_item("ALPHA", 3, 3)[1], "pred_json": bench_item("ALPHA", 3, 3)[0].pred_json},
+               {"id": "BRAVO", "category": "chart", "human_errors": bench_item("BRAVO", 1, 1)[1],
+                "pred_json": bench_item("BRAVO", 1, 1)[0].pred_json},
+               {"id": "NULL", "category": "table", "human_errors": [{"type": "text_error", "severity": 1}],
+                "pred_json": None}]
+    data = tmp_path / "VC-RewardBench_results.json"
+    data.write_text(json.dumps(records))
+    summary, report = await run_eval_judge(data, tmp_path / "out", matcher_spec=server.url + "/v1",
+                                           matcher_model="judge-llm", progress=False,
+                                           matcher_options={"temperature": None, "max_tokens": 512,
+                                                            "token_param": "max_tokens"})
+    assert summary["released_benchmark"] and "Visual-ERM (8B) (paper)" in report and "llm (judge-llm" in report
+    assert summary["failed_items"] == ["BRAVO"] and summary["scored"] == 2
+    assert summary["judge_status"] == {"precomputed": 2, "precomputed_null": 1}
+    assert summary["categories"]["table"]["fn"] == 1  # a null pred_json = no predicted errors
+    assert all(r["max_tokens"] == 512 and r["model"] == "judge-llm" for r in server.requests)

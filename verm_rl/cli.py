@@ -120,6 +120,57 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--repeats", type=int, help="olmOCR: generations per page (a test passes on > 50%%)")
     e.add_argument("--page-image-dim", type=int, help="olmOCR: longest side of the page render (default 1288)")
     e.set_defaults(func=_evaluate_command)
+    e = sub.add_parser("eval-judge", help="score a judge on VC-RewardBench records (F1h, F1s, Sc)")
+    e.add_argument("--data", required=True, help="VC-RewardBench JSONL (released, or `verm-rl synth`'s "
+                   "vc_rewardbench.jsonl), or api_judge's results.json (scored as is without --judge)")
+    e.add_argument("--judge", help="structural | http://host:port[,…] | ray_actor:<model dir> | <model dir>; "
+                   "omit to score the records' pred_json")
+    e.add_argument("--judge-model", help="served model name of an http judge (default reward_service)")
+    e.add_argument("--api-key")
+    e.add_argument("--temperature", type=float, default=0.0, help="judge sampling temperature")
+    e.add_argument("--max-tokens", type=int, default=4096, help="judge max new tokens")
+    e.add_argument("--engine", default="auto", help="local/ray_actor judge engine: auto, vllm, transformers")
+    e.add_argument("--matcher", default="deterministic",
+                   help="deterministic (offline) or the OpenAI-compatible endpoint of the matching LLM (paper)")
+    e.add_argument("--matcher-model", help="served model name of the matcher (default: asked from /v1/models)")
+    e.add_argument("--matcher-api-key")
+    e.add_argument("--matcher-temperature", type=float, help="default: not sent (the paper's gpt-5-mini default)")
+    e.add_argument("--matcher-max-tokens", type=int, default=8192)
+    e.add_argument("--matcher-token-param", default="max_tokens", choices=["max_tokens", "max_completion_tokens"],
+                   help="max_completion_tokens for OpenAI reasoning models (gpt-5-mini), which refuse max_tokens")
+    e.add_argument("--image-root", help="folder the image paths are relative to (default: the file's)")
+    e.add_argument("--limit", type=int, help="at most this many items per category")
+    e.add_argument("--categories", default="chart,table,svg")
+    e.add_argument("--concurrency", type=int, default=16)
+    e.add_argument("--paper", action=argparse.BooleanOptionalAction, default=None,
+                   help="print the paper's Table 5 beside ours (default: when the data is the released benchmark)")
+    e.add_argument("--workers", type=int, default=0, help="render workers for the structural judge")
+    e.add_argument("--out", default="outputs/eval_judge")
+    e.set_defaults(func=_eval_judge_command)
+    t = sub.add_parser("tts", help="test-time scaling: draft → render → judge → revise with the judge's feedback")
+    t.add_argument("--inputs", required=True, help="folder of images (+ reference programs), .jsonl or our .parquet")
+    t.add_argument("--policy", required=True, help="http://host:port[/v1][,…] (vllm serve) or a local model folder")
+    t.add_argument("--policy-model", help="served model name of an http policy (default: asked from /v1/models)")
+    t.add_argument("--policy-api-key")
+    t.add_argument("--policy-engine", default="auto", help="local policy engine: auto, vllm, transformers")
+    t.add_argument("--judge", default="structural",
+                   help="structural | http://host:port[,…] | ray_actor:<model dir> | <model dir>")
+    t.add_argument("--judge-model", help="served model name of an http judge (default reward_service)")
+    t.add_argument("--api-key", help="API key of an http judge")
+    t.add_argument("--engine", default="auto", help="local/ray_actor judge engine")
+    t.add_argument("--rounds", type=int, default=3, help="revision rounds after the draft (paper: 3)")
+    t.add_argument("--stop-reward", type=float, help="also stop once a round's reward reaches this")
+    t.add_argument("--task", choices=TASKS, help="task of a folder's images / keep only this task")
+    t.add_argument("--limit", type=int, help="first N inputs")
+    t.add_argument("--concurrency", type=int, default=8, help="inputs in flight")
+    t.add_argument("--max-tokens", type=int, default=4096)
+    t.add_argument("--temperature", type=float, default=0.0)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--revision-prompt", help="file replacing the error-list feedback template ({what} {lang} {errors})")
+    t.add_argument("--norm", type=float, default=50.0, help="reward = render + clip(1 - Σseverity/norm, 0, 1)")
+    t.add_argument("--workers", type=int, default=0, help="render workers (default: one per core)")
+    t.add_argument("--out", default="outputs/tts")
+    t.set_defaults(func=_tts_command)
     return parser
 
 
@@ -210,6 +261,59 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     print((Path(args.out) / "summary.md").read_text())
     print(f"per-item results: {args.out}/items.jsonl; worst items: {args.out}/worst.html")
     return 0 if summary["n_items"] else 1
+def _eval_judge_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from verm_rl.eval.judge_eval import run_eval_judge
+    from verm_rl.judge import SamplingParams
+
+    options = {"model": args.judge_model, "api_key": args.api_key, "engine": args.engine,
+               "max_concurrency": args.concurrency,
+               "sampling": SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens)}
+    try:
+        summary, report = asyncio.run(run_eval_judge(
+            args.data, args.out, args.judge, args.matcher, args.matcher_model, args.matcher_api_key, options,
+            args.image_root, args.limit, tuple(c.strip() for c in args.categories.split(",") if c.strip()),
+            args.concurrency, args.paper, args.workers or None,
+            matcher_options={"temperature": args.matcher_temperature, "max_tokens": args.matcher_max_tokens,
+                             "token_param": args.matcher_token_param}))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"eval-judge: {e}", file=sys.stderr)
+        return 2
+    print(report)
+    print(f"wrote {args.out}/metrics.json, items.jsonl, report.md")
+    statuses = summary["judge_status"]
+    if args.judge and statuses and statuses.get("judge_failed", 0) == sum(statuses.values()):
+        print("eval-judge: every judge call failed (unreachable or erroring judge); the scores above count "
+              "them as 'no errors predicted'", file=sys.stderr)
+        return 1
+    return 0 if summary["scored"] else 1
+
+
+def _tts_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from verm_rl.reward import SeverityRewardConfig
+    from verm_rl.tts import TTSConfig, run_tts
+    from verm_rl.tts.feedback import load_template
+
+    cfg = TTSConfig(max_revisions=args.rounds, stop_reward=args.stop_reward, concurrency=args.concurrency,
+                    max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
+                    revision_template=load_template(args.revision_prompt))
+    policy_options = ({"model": args.policy_model, "api_key": args.policy_api_key}
+                      if args.policy.startswith(("http://", "https://")) else {"engine": args.policy_engine})
+    judge_options = {"model": args.judge_model, "api_key": args.api_key, "engine": args.engine}
+    try:
+        summary = asyncio.run(run_tts(args.inputs, args.out, args.policy, args.judge, cfg, args.task, args.limit,
+                                      policy_options, judge_options, SeverityRewardConfig(fixed_norm=args.norm),
+                                      render_workers=args.workers or None))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"tts: {e}", file=sys.stderr)
+        return 2
+    print(summary["text"])
+    print(f"policy calls {summary['generated']} (failed {summary['policy_failures']}); "
+          f"wrote {args.out}/index.html, summary.md, summary.json")
+    return 0 if summary["ran"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:

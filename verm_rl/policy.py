@@ -39,20 +39,25 @@ class PolicyRequest:
     images: PNG/JPEG bytes, in the order of the image placeholders in ``messages``.
     messages: OpenAI-style chat messages whose content is a string or a list of parts; an image part
         is the placeholder ``{"type": "image"}`` (the processor format), filled from ``images``.
+    temperature / top_p / max_tokens: None leaves them out of an HTTP request (the server's default;
+        OpenAI's reasoning models accept only their default temperature). ``extra``: more body fields
+        for HTTP (e.g. ``{"max_completion_tokens": 8192}``), ignored by local engines.
     """
 
     images: list[bytes] = field(repr=False)
     messages: list[dict]
-    max_tokens: int = 4096
-    temperature: float = 0.0
-    top_p: float = 1.0
+    max_tokens: int | None = 4096
+    temperature: float | None = 0.0
+    top_p: float | None = 1.0
     top_k: int = -1
     repetition_penalty: float = 1.0
     seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def sampling(self) -> SamplingParams:
-        return SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-                              max_tokens=self.max_tokens, repetition_penalty=self.repetition_penalty, seed=self.seed)
+        return SamplingParams(temperature=self.temperature or 0.0, top_p=1.0 if self.top_p is None else self.top_p,
+                              top_k=self.top_k, max_tokens=self.max_tokens or 4096,
+                              repetition_penalty=self.repetition_penalty, seed=self.seed)
 
     def image_slots(self) -> int:
         return sum(1 for m in self.messages if isinstance(m.get("content"), list)
@@ -186,16 +191,17 @@ class HttpPolicy:
 
     def payload(self, request: PolicyRequest, model: str) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": model, "messages": openai_policy_messages(request, self.max_image_side, self.image_format),
-            "max_tokens": request.max_tokens, "temperature": request.temperature, "top_p": request.top_p,
-        }
+            "model": model, "messages": openai_policy_messages(request, self.max_image_side, self.image_format)}
+        for key in ("max_tokens", "temperature", "top_p"):
+            if getattr(request, key) is not None:
+                body[key] = getattr(request, key)
         if request.top_k > 0:
             body["top_k"] = request.top_k
         if request.repetition_penalty != 1.0:
             body["repetition_penalty"] = request.repetition_penalty
         if request.seed is not None:
             body["seed"] = request.seed
-        return body
+        return {**body, **request.extra}
 
     async def _one(self, request: PolicyRequest) -> str:
         self.stats.requests += 1

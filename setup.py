@@ -39,7 +39,7 @@ EXTRAS = {
     "gpu": ["vllm", "flash-attn", "deepspeed"],
     # benchmark evaluation: LPIPS (UniSVG) and PDF page rasterising (olmOCR-Bench)
     "eval": ["lpips", "pypdfium2"],
-    "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis", "ruff"],
+    "dev": ["lpips", "pypdfium2", "pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis", "ruff"],
 }
 
 setup(

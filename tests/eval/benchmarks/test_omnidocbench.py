@@ -61,7 +61,9 @@ def test_end_to_end_with_scripted_policy_and_resume(tmp_path, scripted_server):
     assert m["Edit"] == pytest.approx(100 * 1 / (2 * len(NORM)))  # one page: Σedit / Σmaxlen
     for name in ("summary.json", "summary.md", "worst.html", "items.jsonl", "predictions.jsonl"):
         assert (out / name).exists()
-    assert "p1.png#1" in (out / "worst.html").read_text()
+    page = (out / "worst.html").read_text()
+    assert "p1.png#1" in page and "data:image/png;base64," in page  # the id, its input crop inline
+    assert "&lt;td&gt;c&lt;/td&gt;" in page  # the response, escaped
 
     # a second run redoes nothing but the failed (empty) generation
     evaluate(cfg)

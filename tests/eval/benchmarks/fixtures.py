@@ -56,7 +56,8 @@ def make_omnidocbench(root: Path) -> Path:
             k += 1
         dets.append({"category_type": "text_block", "poly": [0, 0, 5, 0, 5, 5, 0, 5], "text": "x"})
         im.save(root / "images" / name)
-        pages.append({"layout_dets": dets, "page_info": {"image_path": name, "page_attribute": {"language": "en"}}})
+        language = "english" if name == "p1.png" else "simplified_chinese"
+        pages.append({"layout_dets": dets, "page_info": {"image_path": name, "page_attribute": {"language": language}}})
     (root / "OmniDocBench.json").write_text(json.dumps(pages))
     return root
 

@@ -88,6 +88,8 @@ async def test_predictions_only_and_count_empty(tmp_path):
     summary = await evaluate_async(cfg)
     assert summary["status"] == {"ok": 1, "no_prediction": 1, "no_table": 1}
     assert summary["metrics"]["TEDS"] == pytest.approx(100 / 3)
+    assert summary["metrics"]["TEDS[english]"] == pytest.approx(50.0)  # p1: 1 and 0 (no answer)
+    assert summary["metrics"]["TEDS[simplified_chinese]"] == 0.0
     rows = [json.loads(x) for x in (tmp_path / "out" / "items.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["p1.png#0", "p1.png#1", "p2.png#0"]
 

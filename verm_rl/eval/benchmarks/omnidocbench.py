@@ -112,7 +112,7 @@ class OmniDocBenchTable(Benchmark):
             response = ""
         scores = await ctx.run_cpu(table_scores, response, item.reference["gt"], self.markdown_tables)
         status = "ok" if normalized_html_table(response) else "no_table"
-        return record(item, status if response else "no_prediction", scores)
+        return record(item, status if response else "no_prediction", scores, language=item.reference["language"])
 
     def summarize(self, records: list[dict[str, Any]], n_items: int) -> dict[str, Any]:
         scored = [r for r in records if "teds" in r["metrics"]]
@@ -130,4 +130,13 @@ class OmniDocBenchTable(Benchmark):
             "TEDS_page": 100 * mean([mean([m["teds"] for m in ms]) for ms in pages.values()]),
             "TEDS_S_page": 100 * mean([mean([m["teds_s"] for m in ms]) for ms in pages.values()]),
             "n_scored": len(scored), "n_skipped_empty": sum(r["status"] == "skipped_empty" for r in records),
+            **self._by_language(scored),
         }
+
+    @staticmethod
+    def _by_language(scored: list[dict[str, Any]]) -> dict[str, float]:
+        """TEDS per page language (``page_attribute.language``), as v1.0 reports EN / ZH, when mixed."""
+        langs: dict[str, list[float]] = defaultdict(list)
+        for r in scored:
+            langs[r["detail"].get("language") or "unknown"].append(r["metrics"]["teds"])
+        return {f"TEDS[{k}]": 100 * mean(v) for k, v in sorted(langs.items())} if len(langs) > 1 else {}

@@ -15,9 +15,12 @@ score is not included: it needs an external model).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from verm_rl.eval.benchmarks import svg_metrics as sm
+
+_GT_REPORTS: dict[str, dict] = {}  # ground-truth probe reports by script hash (validation re-scores the same split)
 
 
 def table_item_metrics(response: str | None, gt_html: str, markdown_tables: bool = True) -> dict[str, float]:
@@ -92,7 +95,15 @@ def chart_item_metrics(response: str | None, gt_code: str, renderer: Any = None,
     gen = probe(code)
     if not gen or not gen.get("pdf"):
         return zero
-    scores = low_level_scores(gen, probe(rewrite(gt_code)))
+    key = hashlib.sha1(gt_code.encode("utf-8", "replace")).hexdigest()
+    gold = _GT_REPORTS.get(key)
+    if gold is None:
+        gold = probe(rewrite(gt_code))
+        if gold is not None:
+            if len(_GT_REPORTS) >= 4096:
+                _GT_REPORTS.pop(next(iter(_GT_REPORTS)))
+            _GT_REPORTS[key] = gold
+    scores = low_level_scores(gen, gold)
     return {"exec": 1.0, **scores, "low": sum(scores.values()) / 4}
 
 

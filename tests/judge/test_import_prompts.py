@@ -178,8 +178,8 @@ def test_prompt_directory_option_errors(tmp_path):
 
 
 def test_hydra_override_selects_the_directory(checkout, tmp_path):
-    """`verm.judge.prompts=DIR` composes over the default judge preset (verl_rm; http and ray_actor
-    carry the same keys) and resolves to the <task>.txt files."""
+    """`verm.judge.prompts=DIR` (and the profile and per-task keys) compose over the judge presets
+    and resolve to the <task>.txt files."""
     from hydra import compose, initialize_config_dir
 
     from tests.recipes.test_configs import CONFIG_DIR
@@ -187,8 +187,12 @@ def test_hydra_override_selects_the_directory(checkout, tmp_path):
 
     out = tmp_path / "prompts"
     import_prompts(checkout, out)
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-        cfg = compose(config_name="visual_erm", overrides=[f"verm.judge.prompts={out}"])
-    inputs = judge_inputs_from_config(dict(cfg.verm.judge))
-    assert cfg.verm.judge.profile == "released" and inputs.prompt("table") == TABLE
-    assert inputs.prompt_files["svg"] == str((out / "svg.txt").resolve())
+    for preset in ("verl_rm", "http", "ray_actor"):
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+            cfg = compose(config_name=f"verm/judge/{preset}", overrides=[
+                f"verm.judge.prompts={out}", "+verm.judge.per_task.table.max_tokens=4096"])
+        inputs = judge_inputs_from_config(dict(cfg.verm.judge))
+        assert cfg.verm.judge.profile == "released" and inputs.prompt("table") == TABLE
+        assert inputs.prompt_files["svg"] == str((out / "svg.txt").resolve())
+        assert inputs.for_task("table").sampling.max_tokens == 4096
+        assert inputs.for_task("chart").sampling.max_tokens == 4096 and inputs.for_task("chart").sampling.top_k == 20

@@ -12,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import render_parity as rp  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a cold interpreter per released chart render
+
 N_PER_TASK = 10
 
 

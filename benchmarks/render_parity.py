@@ -253,6 +253,8 @@ def main() -> None:
     parser.add_argument("--tables", choices=["cli", "playwright"], default="cli",
                         help="released table screenshots: a Chromium command line per table (as released) or one "
                              "Playwright browser")
+    parser.add_argument("--timeout-s", type=float, default=None,
+                        help="render limit for both procedures (default: the released 15 s); more on a busy machine")
     args = parser.parse_args()
     from verm_rl.render import Renderer
     from verm_rl.render.table import find_chromium
@@ -260,7 +262,8 @@ def main() -> None:
     tables = PlaywrightTables(find_chromium()) if args.tables == "playwright" else None
     try:
         with Renderer() as renderer:
-            result = {"parity": parity(renderer, args.n, args.seed, tables=tables), "edge_cases": edge_cases(renderer)}
+            result = {"parity": parity(renderer, args.n, args.seed, tables=tables, timeout_s=args.timeout_s),
+                      "edge_cases": edge_cases(renderer)}
     finally:
         if tables:
             tables.close()

@@ -233,3 +233,29 @@ def test_explicit_sampling_replaces_the_profile_for_every_task(echo_server):
         [JudgeRequest("table", REF, CAND)])
     body = echo_server.requests[0]
     assert body["max_tokens"] == 7 and "repetition_penalty" not in body
+
+
+def test_local_judge_follows_the_profile_with_the_tiny_model(tiny_vlm_path):
+    """LocalJudge (the ray_actor engine) on the real tiny Qwen3-VL: per-task sampling groups in one
+    batch (chart samples with presence_penalty, table is greedy), resampling counted per call."""
+    from verm_rl.judge.local import LocalJudge
+
+    judge = LocalJudge(tiny_vlm_path, engine="transformers", inputs=judge_inputs("released", max_tokens=6),
+                       max_wait_ms=200)
+    requests = [JudgeRequest(t, SMALL, SMALL) for t in ("chart", "table", "svg")]
+    out = asyncio.run(judge.judge(requests))
+    assert all(j.status in ("ok", "parse_failed") for j in out)
+    expected_calls = sum(2 if (j.status == "parse_failed" and r.task != "table") or "parse_attempts:2" in j.notes
+                         else 1 for r, j in zip(requests, out, strict=True))
+    assert sum(judge.batcher.batch_sizes) == expected_calls and judge.info()["profile"] == "released"
+
+
+def test_presence_penalty_for_transformers_generate():
+    import torch
+
+    from verm_rl.judge.engine import _PresencePenalty
+
+    ids = torch.tensor([[5, 6, 1, 1, 3]])  # prompt of 2 tokens, then 1, 1, 3 generated
+    scores = torch.zeros(1, 8)
+    out = _PresencePenalty(1.5, prompt_len=2)(ids, scores)
+    assert out[0].tolist() == [0, -1.5, 0, -1.5, 0, 0, 0, 0]  # once per token present, prompt tokens free

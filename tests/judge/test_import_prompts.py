@@ -177,7 +177,7 @@ def test_prompt_directory_option_errors(tmp_path):
         "chart": str((tmp_path / "chart.txt").resolve())}
 
 
-def test_hydra_override_selects_the_directory(checkout, tmp_path):
+def test_hydra_override_selects_the_directory(checkout, tmp_path, monkeypatch):
     """`verm.judge.prompts=DIR` (and the profile and per-task keys) compose over the judge presets
     and resolve to the <task>.txt files."""
     from hydra import compose, initialize_config_dir
@@ -196,3 +196,10 @@ def test_hydra_override_selects_the_directory(checkout, tmp_path):
         assert inputs.prompt_files["svg"] == str((out / "svg.txt").resolve())
         assert inputs.for_task("table").sampling.max_tokens == 4096
         assert inputs.for_task("chart").sampling.max_tokens == 4096 and inputs.for_task("chart").sampling.top_k == 20
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        cfg = compose(config_name="verm/judge/verl_rm")
+    assert judge_inputs_from_config(dict(cfg.verm.judge)).prompt_files == {}  # bundled by default
+    monkeypatch.setenv("VERM_JUDGE_PROMPTS", str(out))  # or once per cluster user, in the environment
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        cfg = compose(config_name="verm/judge/verl_rm")
+    assert judge_inputs_from_config(dict(cfg.verm.judge)).prompt("chart") == CHART

@@ -259,3 +259,19 @@ def test_presence_penalty_for_transformers_generate():
     scores = torch.zeros(1, 8)
     out = _PresencePenalty(1.5, prompt_len=2)(ids, scores)
     assert out[0].tolist() == [0, -1.5, 0, -1.5, 0, 0, 0, 0]  # once per token present, prompt tokens free
+
+
+def test_pipeline_factory_passes_profile_and_reward_variants(echo_server):
+    """The reward pipeline's factory (what the recipe calls) builds the judge from the profile keys
+    and the reward from the released-variant keys."""
+    from reward_workers.factory import build_judge, reward_config
+
+    judge_cfg = {"backend": "http", "endpoints": [echo_server.url], "profile": "greedy", "max_tokens": None,
+                 "prompts": None, "per_task": {"svg": {"max_image_side": 336}}}
+    judge = build_judge(judge_cfg, pool=None)
+    assert judge.inputs.profile == "greedy" and judge.inputs.for_task("svg").max_image_side == 336
+    assert judge.inputs.for_task("table").sampling.max_tokens == 8192
+    cfg = reward_config({"name": "verm", "parse_fallback": "severity", "formula": {"table": "neg_severity"},
+                         "fallback_severity": 20})
+    assert cfg.formula_for("table") == "neg_severity" and cfg.formula_for("chart") == "verm"
+    assert cfg.fallback_severity == 20.0 and cfg.failure_value == -4.0

@@ -275,3 +275,12 @@ def test_pipeline_factory_passes_profile_and_reward_variants(echo_server):
                          "fallback_severity": 20})
     assert cfg.formula_for("table") == "neg_severity" and cfg.formula_for("chart") == "verm"
     assert cfg.fallback_severity == 20.0 and cfg.failure_value == -4.0
+
+
+def test_resampling_with_a_fixed_seed_shifts_the_seed(scripted_server):
+    server = scripted_server(lambda body: (200, "garbage"))
+    [j] = run(HttpJudge(endpoints=[server.url], inputs=judge_inputs("released", seed=5, parse_attempts=3,
+                                                                       on_parse_failure="resample")),
+              [JudgeRequest("chart", REF, CAND)])
+    assert j.status == "parse_failed" and "parse_attempts:3" in j.notes
+    assert [b["seed"] for b in server.requests] == [5, 6, 7]

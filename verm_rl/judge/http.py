@@ -147,7 +147,14 @@ class HttpJudge(JudgeBackend):
         except Exception as e:  # an undecodable image, an unreadable prompt file
             return failed_judgement(request.task, "judge_failed", f"bad input: {type(e).__name__}: {e}")
         attempts = self.inputs.for_task(request.task).parse_attempts
-        return await resample_on_parse_failure(lambda: self._call(request, body), attempts)
+        made = [0]
+
+        def attempt():  # a fixed seed would repeat the failed answer: shift it per attempt
+            made[0] += 1
+            again = body if made[0] == 1 or "seed" not in body else {**body, "seed": body["seed"] + made[0] - 1}
+            return self._call(request, again)
+
+        return await resample_on_parse_failure(attempt, attempts)
 
     async def _call(self, request: JudgeRequest, body: dict[str, Any]) -> Judgement:
         start = time.monotonic()

@@ -114,7 +114,8 @@ def apply_overrides(settings: TaskJudgeSettings, overrides: Mapping[str, Any]) -
     rest = {k: v for k, v in overrides.items() if k in IMAGE_KEYS and v is not None}
     if "max_image_side" in rest:
         rest["max_image_side"] = int(rest["max_image_side"])
-    if "image_format" in rest and "media_type" not in rest:
+    fmt = str(rest.get("image_format", settings.image_format)).lower().replace("jpg", "jpeg")
+    if fmt != settings.image_format:
         rest["media_type"] = None  # a new format gets its own media type
     return dataclasses.replace(settings, sampling=dataclasses.replace(settings.sampling, **sampling), **rest)
 

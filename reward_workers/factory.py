@@ -6,19 +6,12 @@ import logging
 from typing import Any
 
 from reward_workers.render_pool import RenderPool
-from verm_rl.judge import JudgeBackend, SamplingParams
+from verm_rl.judge import JudgeBackend
+from verm_rl.judge.profiles import judge_inputs_from_config
 from verm_rl.reward import SeverityRewardConfig
+from verm_rl.reward.severity import released_reward_options
 
 log = logging.getLogger(__name__)
-
-
-def sampling_from(judge_cfg: dict[str, Any]) -> SamplingParams:
-    keys = ("temperature", "top_p", "top_k", "max_tokens", "repetition_penalty", "presence_penalty", "seed")
-    return SamplingParams(**{k: judge_cfg[k] for k in keys if judge_cfg.get(k) is not None})
-
-
-def prompt_files(judge_cfg: dict[str, Any]) -> dict[str, str]:
-    return {task: path for task, path in (judge_cfg.get("prompts") or {}).items() if path}
 
 
 def build_judge(judge_cfg: dict[str, Any], pool: RenderPool, reward_router_address: str | None = None,
@@ -41,9 +34,7 @@ def build_judge(judge_cfg: dict[str, Any], pool: RenderPool, reward_router_addre
             endpoints=endpoints, model=model, api_key=judge_cfg.get("api_key"),
             max_concurrency=int(judge_cfg.get("max_concurrency", 64)), timeout_s=float(judge_cfg.get("timeout_s", 300)),
             retries=int(judge_cfg.get("retries", 3)), backoff_s=float(judge_cfg.get("backoff_s", 0.5)),
-            sampling=sampling_from(judge_cfg), prompts=prompt_files(judge_cfg),
-            max_image_side=int(judge_cfg.get("max_image_side", 1024)),
-            image_format=judge_cfg.get("image_format", "png"),
+            inputs=judge_inputs_from_config(judge_cfg),
         ))
     if backend == "ray_actor":
         from reward_workers.judge_actor import RayActorJudge
@@ -55,9 +46,8 @@ def build_judge(judge_cfg: dict[str, Any], pool: RenderPool, reward_router_addre
         return RayActorJudge(
             model_path, name=actor.get("name", "verm_judge"), num_actors=int(actor.get("num_actors", 1)),
             num_gpus=float(actor.get("num_gpus", 1)), num_cpus=float(actor.get("num_cpus", 1)),
-            engine=actor.get("engine", "auto"), sampling=sampling_from(judge_cfg), prompts=prompt_files(judge_cfg),
+            engine=actor.get("engine", "auto"), inputs=judge_inputs_from_config(judge_cfg),
             max_batch_size=int(actor.get("max_batch_size", 16)), max_wait_ms=float(actor.get("max_wait_ms", 20)),
-            max_image_side=int(judge_cfg.get("max_image_side", 1024)),
         )
     if backend == "structural":
         from verm_rl.judge.structural import StructuralJudge
@@ -112,6 +102,7 @@ def reward_config(reward_cfg: dict[str, Any]) -> SeverityRewardConfig:
         fixed_norm=float(reward_cfg.get("fixed_norm", 50.0)), per_task_norm=reward_cfg.get("per_task_norm") or None,
         parse_fallback=reward_cfg.get("parse_fallback", "batch_mean"),
         fallback_default=float(reward_cfg.get("fallback_default", 0.5)),
+        **released_reward_options(reward_cfg),
     )
 
 

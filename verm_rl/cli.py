@@ -171,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--workers", type=int, default=0, help="render workers (default: one per core)")
     t.add_argument("--out", default="outputs/tts")
     t.set_defaults(func=_tts_command)
+
+    ip = sub.add_parser("import-prompts", help="write the released Visual-ERM judge prompts from a local checkout")
+    ip.add_argument("--from", dest="checkout", required=True, help="checkout of InternLM/Visual-ERM")
+    ip.add_argument("--out", default="outputs/released_prompts", help="folder for <task>.txt + manifest.json")
+    ip.set_defaults(func=_import_prompts_command)
     return parser
 
 
@@ -212,6 +217,24 @@ def _synth_command(args: argparse.Namespace) -> int:
         o = a["overall"]
         print(f"structural judge on {task}: precision {o['precision']:.3f} recall {o['recall']:.3f} "
               f"over {a['pairs']} pairs")
+    return 0
+
+
+def _import_prompts_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from verm_rl.judge.import_prompts import PromptImportError, check_against_profile, import_prompts
+
+    try:
+        manifest = import_prompts(args.checkout, args.out)
+    except (PromptImportError, OSError) as e:
+        print(f"import-prompts: {e}", file=sys.stderr)
+        return 2
+    for task, entry in manifest["prompts"].items():
+        print(f"{task}: {entry['source_file']}:{entry['symbol']} sha256 {entry['sha256'][:12]}", file=sys.stderr)
+    for note in check_against_profile(manifest):
+        print(f"warning: {note}", file=sys.stderr)
+    print(f"verm.judge.prompts={Path(args.out).resolve()}")
     return 0
 
 

@@ -43,8 +43,10 @@ def sft_row(task: str, ref_path: str, pred_path: str, answer: dict[str, Any]) ->
 
 def bench_row(pair_id: str, task: str, ref_path: str, pred_path: str, p: Perturbation,
               ref_source: str) -> dict[str, Any]:
+    # The released evaluator filters reference errors on ``type`` (for every task); chart/SVG rows
+    # also keep ``category``, the key their judge prompt uses (its reader takes type, then category).
     key = CATEGORY_KEY[task]
-    errors = [{key: e.category, "severity": e.severity, "description": e.description,
+    errors = [{"type": e.category, key: e.category, "severity": e.severity, "description": e.description,
                **({"location": e.location} if task != "table" else {})} for e in p.errors]
     return {"id": pair_id, "category": task, "gt_img_path": ref_path, "pred_img_path": pred_path,
             "human_errors": errors, "perturbation": p.kind, "gt_source": ref_source, "pred_source": p.source}

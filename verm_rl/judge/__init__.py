@@ -2,10 +2,11 @@
 
 from verm_rl.judge.base import JudgeBackend, JudgeRequest, SamplingParams
 from verm_rl.judge.parse import parse_judgement
+from verm_rl.judge.profiles import JudgeInputs, TaskJudgeSettings, judge_inputs
 from verm_rl.judge.prompts import load_prompt
 from verm_rl.judge.schema import JudgedError, Judgement, failed_judgement
 
 __all__ = [
-    "JudgeBackend", "JudgeRequest", "JudgedError", "Judgement", "SamplingParams", "failed_judgement",
-    "load_prompt", "parse_judgement",
+    "JudgeBackend", "JudgeInputs", "JudgeRequest", "JudgedError", "Judgement", "SamplingParams",
+    "TaskJudgeSettings", "failed_judgement", "judge_inputs", "load_prompt", "parse_judgement",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from verm_rl.judge.schema import Judgement
@@ -33,8 +34,9 @@ class JudgeRequest:
 
 @dataclass
 class SamplingParams:
-    """Judge decoding. Greedy by default (deterministic rewards); the released chart/SVG reward
-    sampled at temperature 0.7, top_p 0.8, top_k 20, presence_penalty 1.5 (``upstream_sampling``)."""
+    """Judge decoding. The dataclass default is greedy; what each task gets by default is the
+    judge profile's (``verm_rl.judge.profiles``: released chart/SVG sample at T 0.7, top_p 0.8,
+    top_k 20, presence_penalty 1.5; released tables are greedy with repetition_penalty 1.05)."""
 
     temperature: float = 0.0
     top_p: float = 1.0
@@ -61,3 +63,17 @@ class JudgeBackend(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         pass
+
+
+async def resample_on_parse_failure(call: Callable[[], Awaitable[Judgement]], attempts: int) -> Judgement:
+    """Call the judge again while its answer cannot be parsed, up to ``attempts`` calls in all (the
+    released chart/SVG reward made 2). A final failure stays ``parse_failed``; the reward decides
+    its value. ``judge_failed`` (no answer) is not retried here: transport retries handle it."""
+    judgement = await call()
+    made = 1
+    while judgement.status == "parse_failed" and made < attempts:
+        judgement = await call()
+        made += 1
+    if made > 1:
+        judgement.notes.append(f"parse_attempts:{made}")
+    return judgement

@@ -52,6 +52,35 @@ def conversation_from_openai(messages: list[dict]) -> Conversation:
     return Conversation(out_msgs, images)
 
 
+def generate_grouped(engine: Any, items: list[tuple[Conversation, SamplingParams]]) -> list[str]:
+    """Generate for (conversation, sampling) pairs: one engine call per distinct sampling (a batch
+    may mix tasks whose profiles decode differently), answers back in input order."""
+    out: list[str] = [""] * len(items)
+    groups: dict[tuple, list[int]] = {}
+    for i, (_, s) in enumerate(items):
+        groups.setdefault(tuple(sorted(vars(s).items())), []).append(i)
+    for idxs in groups.values():
+        texts = engine.generate([items[i][0] for i in idxs], items[idxs[0]][1])
+        for i, t in zip(idxs, texts, strict=True):
+            out[i] = t or ""
+    return out
+
+
+class _PresencePenalty:
+    """OpenAI/vLLM ``presence_penalty`` for Hugging Face ``generate``: subtract the penalty from the
+    logit of every token already generated (prompt tokens do not count). HF has no such option."""
+
+    def __init__(self, penalty: float, prompt_len: int):
+        self.penalty, self.prompt_len = penalty, prompt_len
+
+    def __call__(self, input_ids, scores):
+        generated = input_ids[:, self.prompt_len:]
+        if generated.shape[1]:
+            seen = scores.new_zeros(scores.shape).scatter_(1, generated, 1.0)
+            scores = scores - self.penalty * seen
+        return scores
+
+
 class TransformersEngine:
     """Batched ``generate`` with ``AutoProcessor`` + ``AutoModelForImageTextToText``."""
 
@@ -87,6 +116,11 @@ class TransformersEngine:
                           top_k=sampling.top_k if sampling.top_k > 0 else None)
         else:
             kwargs.update(do_sample=False)
+        if sampling.presence_penalty:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [_PresencePenalty(sampling.presence_penalty, inputs["input_ids"].shape[1])])
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         with torch.inference_mode():

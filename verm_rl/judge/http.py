@@ -13,9 +13,10 @@ from typing import Any
 
 import httpx
 
-from verm_rl.judge.base import JudgeBackend, JudgeRequest, SamplingParams
+from verm_rl.judge.base import JudgeBackend, JudgeRequest, SamplingParams, resample_on_parse_failure
 from verm_rl.judge.parse import parse_timed
-from verm_rl.judge.prompts import load_prompt, openai_messages
+from verm_rl.judge.profiles import JudgeInputs, judge_inputs
+from verm_rl.judge.prompts import openai_messages
 from verm_rl.judge.schema import Judgement, failed_judgement
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,22 @@ class HttpJudgeConfig:
     connect_timeout_s: float = 5.0
     retries: int = 3  # extra attempts after the first, on connection errors, timeouts and 5xx/429
     backoff_s: float = 0.5  # first backoff; doubles each retry, with jitter
-    sampling: SamplingParams = field(default_factory=SamplingParams)
-    prompts: dict[str, str] = field(default_factory=dict)  # task -> prompt file replacing the bundled one
-    max_image_side: int = 1024
-    image_format: str = "png"  # png, or jpeg as the released reward code sends
+    # What each task's call carries: ``inputs`` when given (built from the config by
+    # ``judge_inputs_from_config``), else the ``profile`` with the non-null overrides below.
+    inputs: JudgeInputs | None = None
+    profile: str = "released"  # released | greedy | legacy (verm_rl.judge.profiles)
+    sampling: SamplingParams | None = None  # one SamplingParams for every task, replacing the profile's
+    prompts: dict[str, str] | str | None = None  # a directory with <task>.txt, or task -> prompt file
+    max_image_side: int | None = None
+    image_format: str | None = None  # png | jpeg
+    on_parse_failure: str | None = None  # keep | resample (null: the profile's)
+
+    def resolved_inputs(self) -> JudgeInputs:
+        if self.inputs is not None:
+            return self.inputs
+        return judge_inputs(self.profile, sampling=self.sampling, prompts=self.prompts,
+                            on_parse_failure=self.on_parse_failure, max_image_side=self.max_image_side,
+                            image_format=self.image_format)
 
 
 def _base_url(endpoint: str) -> str:
@@ -55,6 +68,7 @@ class HttpJudge(JudgeBackend):
         if not cfg.endpoints:
             raise ValueError("http judge needs at least one endpoint")
         self.cfg = cfg
+        self.inputs = cfg.resolved_inputs()
         self.urls = [_base_url(e) + "/v1/chat/completions" for e in cfg.endpoints]
         self.outstanding = [0] * len(self.urls)
         self.failures = [0] * len(self.urls)
@@ -75,12 +89,12 @@ class HttpJudge(JudgeBackend):
         return self._client
 
     def payload(self, request: JudgeRequest) -> dict[str, Any]:
-        s = self.cfg.sampling
-        prompt = load_prompt(request.task, self.cfg.prompts.get(request.task))
+        settings = self.inputs.for_task(request.task)
+        s = settings.sampling
         body: dict[str, Any] = {
             "model": self.cfg.model,
-            "messages": openai_messages(request.task, request.reference_png, request.candidate_png, prompt,
-                                        self.cfg.max_image_side, self.cfg.image_format),
+            "messages": openai_messages(request.reference_png, request.candidate_png,
+                                        self.inputs.prompt(request.task), settings),
             "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
         }
         if s.top_k > 0:
@@ -128,11 +142,22 @@ class HttpJudge(JudgeBackend):
         raise last or RuntimeError("no attempt made")
 
     async def _judge_one(self, request: JudgeRequest) -> Judgement:
-        start = time.monotonic()
         try:
             body = await asyncio.to_thread(self.payload, request)  # image encoding off the event loop
-        except Exception as e:  # an undecodable image
-            return failed_judgement(request.task, "judge_failed", f"bad image: {type(e).__name__}: {e}")
+        except Exception as e:  # an undecodable image, an unreadable prompt file
+            return failed_judgement(request.task, "judge_failed", f"bad input: {type(e).__name__}: {e}")
+        attempts = self.inputs.for_task(request.task).parse_attempts
+        made = [0]
+
+        def attempt():  # a fixed seed would repeat the failed answer: shift it per attempt
+            made[0] += 1
+            again = body if made[0] == 1 or "seed" not in body else {**body, "seed": body["seed"] + made[0] - 1}
+            return self._call(request, again)
+
+        return await resample_on_parse_failure(attempt, attempts)
+
+    async def _call(self, request: JudgeRequest, body: dict[str, Any]) -> Judgement:
+        start = time.monotonic()
         async with self._sem:
             try:
                 text = await self._post(body)

@@ -12,7 +12,7 @@ from typing import Any
 
 from verm_rl.judge.base import SamplingParams
 from verm_rl.judge.batcher import DynamicBatcher
-from verm_rl.judge.engine import Conversation, conversation_from_openai, make_engine
+from verm_rl.judge.engine import Conversation, conversation_from_openai, generate_grouped, make_engine
 
 
 def create_app(model_path: str, served_model_name: str = "reward_service", engine: str = "transformers",
@@ -25,16 +25,7 @@ def create_app(model_path: str, served_model_name: str = "reward_service", engin
     stats = {"requests": 0, "errors": 0}
 
     def run_batch(items: list[tuple[Conversation, SamplingParams]]) -> list[str]:
-        # one batch shares sampling settings; group by them to stay correct when clients differ
-        out: list[str | None] = [None] * len(items)
-        groups: dict[tuple, list[int]] = {}
-        for i, (_, s) in enumerate(items):
-            groups.setdefault(tuple(vars(s).items()), []).append(i)
-        for idxs in groups.values():
-            texts = backend.generate([items[i][0] for i in idxs], items[idxs[0]][1])
-            for i, t in zip(idxs, texts, strict=True):
-                out[i] = t
-        return [t or "" for t in out]
+        return generate_grouped(backend, items)  # clients (tasks, profiles) may sample differently
 
     batcher: DynamicBatcher = DynamicBatcher(run_batch, max_batch_size, max_wait_ms)
 
@@ -56,7 +47,8 @@ def create_app(model_path: str, served_model_name: str = "reward_service", engin
                 temperature=float(body.get("temperature", 0.0) or 0.0), top_p=float(body.get("top_p", 1.0)),
                 top_k=int(body.get("top_k", -1) or -1), seed=body.get("seed"),
                 max_tokens=min(int(body.get("max_tokens") or 512), max_tokens_cap),
-                repetition_penalty=float(body.get("repetition_penalty", 1.0)),
+                repetition_penalty=float(body.get("repetition_penalty") or 1.0),
+                presence_penalty=float(body.get("presence_penalty") or 0.0),
             )
         except (KeyError, ValueError, TypeError) as e:
             stats["errors"] += 1

@@ -19,15 +19,20 @@ from verm_rl.render.result import RenderFailure
 
 log = logging.getLogger(__name__)
 
-# CSS as the upstream table renderer (border-collapse, Arial 14px, 1px #333 borders, 6px 10px).
-PAGE_TEMPLATE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><style>
-body {{ background: #fff; margin: 20px; }}
-table {{ border-collapse: collapse; font-family: Arial, "Liberation Sans", sans-serif; font-size: 14px; }}
-td, th {{ border: 1px solid #333; padding: 6px 10px; }}
+# Page, CSS and canvas as the released table reward renders (facts from its code): no DOCTYPE (so
+# Chromium lays the page out in quirks mode, as there), white body with a 20 px margin, collapsed
+# borders, Arial 14 px, and borders and padding on `td` only (header `th` cells get none), on a
+# 3600x2400 window; the screenshot is then cropped to the content + 12 px (``crop_to_content``).
+# The shrink to <= 768 px the released reward applies next belongs to the judge's image step
+# (verm_rl.judge.profiles: table max_image_side), so renders keep their full resolution here.
+PAGE_TEMPLATE = """<html><head><meta charset="utf-8"><style>
+body {{ background: white; margin: 20px; }}
+table {{ border-collapse: collapse; font-family: Arial, sans-serif; font-size: 14px; }}
+td {{ border: 1px solid #333; padding: 6px 10px; }}
 </style></head><body>
 {body}
 </body></html>"""
+CANVAS = (3600, 2400)  # the released screenshot size (width, height): wide tables do not wrap before it
 
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -81,7 +86,7 @@ def table_to_html(source: str) -> str:
 class TableBrowser:
     """A headless Chromium kept open for many table renders (Playwright's sync API)."""
 
-    def __init__(self, executable: str | None = None, viewport: tuple[int, int] = (1600, 1200)):
+    def __init__(self, executable: str | None = None, viewport: tuple[int, int] = CANVAS):
         from playwright.sync_api import sync_playwright
 
         self.executable = executable or find_chromium()

@@ -4,6 +4,12 @@
 among the batch's samples of the same task, + ε), or a number per task. No code, a failed or blank
 render → 0. A judge answer that cannot be parsed (or no answer at all) gets a fallback verm reward,
 by default the batch's mean verm reward of the same task (else 0.5), and is always counted.
+
+Released variants (reward.* keys): ``parse_fallback: severity`` scores a final parse failure as
+Σseverity = ``fallback_severity`` (25 in the released chart/SVG reward: verm 0.5 at norm 50, reward
+1.5), after the judge's own resampling (``verm.judge.on_parse_failure``). ``formula: neg_severity``
+(or ``{table: neg_severity}`` for one task) is the released table reward: −Σseverity, no render
+term, and ``failure_value`` (−4) for every failure (no code, failed or blank render, no parse).
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from verm_rl.render.result import RenderResult
 from verm_rl.tasks import CATEGORIES
 
 RELEASED_MAX_SEVERITY = 50.0  # "empirical, from RM statistics" in the released reward code
+RELEASED_FALLBACK_SEVERITY = 25.0  # the released chart/SVG reward's Σseverity after failed parses
+RELEASED_TABLE_FAILURE = -4.0  # the released table reward on any failure
+FORMULAS = ("verm", "neg_severity")
 
 
 @dataclass
@@ -28,8 +37,11 @@ class SeverityRewardConfig:
     norm: str | float = "fixed"  # "fixed" | "batch_max" | a number
     fixed_norm: float = RELEASED_MAX_SEVERITY
     per_task_norm: dict[str, float] | None = None  # overrides norm for the tasks it names
-    parse_fallback: str | float = "batch_mean"  # "batch_mean" (else fallback_default) or a number
+    parse_fallback: str | float = "batch_mean"  # "batch_mean" (else fallback_default) | "severity" | a number
     fallback_default: float = 0.5
+    fallback_severity: float = RELEASED_FALLBACK_SEVERITY  # Σseverity assumed when parse_fallback=severity
+    formula: str | dict[str, str] = "verm"  # verm | neg_severity, or {task: formula} (others: verm)
+    failure_value: float = RELEASED_TABLE_FAILURE  # the neg_severity reward of any failure
     eps: float = 1e-6
 
     def __post_init__(self) -> None:
@@ -38,8 +50,31 @@ class SeverityRewardConfig:
                 self.norm = float(self.norm)
             except ValueError:
                 raise ValueError(f"reward norm must be 'fixed', 'batch_max' or a number, not {self.norm!r}") from None
-        if isinstance(self.parse_fallback, str) and self.parse_fallback != "batch_mean":
-            self.parse_fallback = float(self.parse_fallback)
+        if isinstance(self.parse_fallback, str) and self.parse_fallback not in ("batch_mean", "severity"):
+            try:
+                self.parse_fallback = float(self.parse_fallback)
+            except ValueError:
+                raise ValueError("reward parse_fallback must be 'batch_mean', 'severity' or a number, "
+                                 f"not {self.parse_fallback!r}") from None
+        formulas = self.formula.values() if isinstance(self.formula, dict) else [self.formula]
+        bad = [f for f in formulas if f not in FORMULAS]
+        if bad:
+            raise ValueError(f"reward formula must be one of {FORMULAS} (or a task -> formula mapping), not {bad}")
+
+    def formula_for(self, task: str) -> str:
+        return self.formula.get(task, "verm") if isinstance(self.formula, dict) else self.formula
+
+
+def released_reward_options(reward_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The released-variant keys present in a ``verm.reward`` config section, typed."""
+    out: dict[str, Any] = {}
+    if reward_cfg.get("formula") is not None:
+        formula = reward_cfg["formula"]
+        out["formula"] = dict(formula) if isinstance(formula, dict) else str(formula)
+    for key in ("fallback_severity", "failure_value"):
+        if reward_cfg.get(key) is not None:
+            out[key] = float(reward_cfg[key])
+    return out
 
 
 @dataclass
@@ -131,20 +166,27 @@ def score_batch(
             task, 0.0, 1.0, verm, int(sev), "ok", norm=norms[task],
             severity_by_category=judgement.severity_by_category(), count_by_category=judgement.count_by_category(),
         ))
-    _fill_fallbacks(out, cfg)
+    _fill_fallbacks(out, cfg, norms)
     for i, b in enumerate(out):
         b.format = float(formats[i]) if formats is not None else 0.0
-        b.total = cfg.w_render * b.render + cfg.w_verm * b.verm + cfg.w_format * b.format
+        if cfg.formula_for(b.task) == "neg_severity":
+            b.total = -float(b.severity) if b.status == "ok" else cfg.failure_value
+        else:
+            b.total = cfg.w_render * b.render + cfg.w_verm * b.verm + cfg.w_format * b.format
     return out
 
 
-def _fill_fallbacks(breakdowns: list[RewardBreakdown], cfg: SeverityRewardConfig) -> None:
+def _fill_fallbacks(breakdowns: list[RewardBreakdown], cfg: SeverityRewardConfig,
+                    norms: dict[str, float]) -> None:
     for b in breakdowns:
         if not b.fallback_used:
             continue
         if cfg.parse_fallback == "batch_mean":
             same = [x.verm for x in breakdowns if x.task == b.task and x.status == "ok"]
             b.verm = sum(same) / len(same) if same else cfg.fallback_default
+        elif cfg.parse_fallback == "severity":
+            b.norm = norms[b.task]
+            b.verm = severity_reward(cfg.fallback_severity, b.norm)
         else:
             b.verm = float(cfg.parse_fallback)
 

@@ -153,9 +153,13 @@ def test_svg_rule(name, candidate, expected):
 def test_structural_judge_backend(renderer):
     judge = StructuralJudge()
     png = renderer.render("svg", SVG).png
-    reqs = [JudgeRequest("svg", png, png, SVG, SVG.replace(">OK<", ">NO<")),
-            JudgeRequest("chart", png, png, BASE, BASE.replace("Revenue by region", "Profit by region")),
-            JudgeRequest("table", png, png, TABLE, TABLE.replace("78.5", "87.5")),
+
+    def pair(task, ref, cand):  # the judge looks at the renders first (identical renders: no errors)
+        return JudgeRequest(task, renderer.render(task, ref).png, renderer.render(task, cand).png, ref, cand)
+
+    reqs = [pair("svg", SVG, SVG.replace(">OK<", ">NO<")),
+            pair("chart", BASE, BASE.replace("Revenue by region", "Profit by region")),
+            pair("table", TABLE, TABLE.replace("78.5", "87.5")),
             JudgeRequest("svg", png, png),  # no programs: cannot judge
             JudgeRequest("chart", png, png, BASE, "raise SystemExit(3)")]
     out = asyncio.run(judge.judge(reqs))

@@ -168,7 +168,12 @@ def _chart_color(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
     new = rng.choice(choices)
     kw.value.value = new
     where = _axes_loc(tree, _target(call))
-    return [_err("style", rules.color_severity(old, new), where, f"colour {old} changed to {new}")]
+    alpha = _kw(call, "alpha")
+    a = float(alpha.value.value) if alpha is not None and isinstance(alpha.value, ast.Constant) else 1.0
+    sev = rules.color_severity(rules.seen_color(old, a), rules.seen_color(new, a))  # compared as seen
+    if not sev:
+        raise NotApplicable("colour change too faint to see")
+    return [_err("style", sev, where, f"colour {old} changed to {new}")]
 
 
 def _edit_text(text: str, rng: random.Random) -> str:

@@ -161,7 +161,7 @@ def test_structural_judge_backend(renderer):
             pair("chart", BASE, BASE.replace("Revenue by region", "Profit by region")),
             pair("table", TABLE, TABLE.replace("78.5", "87.5")),
             JudgeRequest("svg", png, png),  # no programs: cannot judge
-            JudgeRequest("chart", png, png, BASE, "raise SystemExit(3)")]
+            JudgeRequest("chart", renderer.render("chart", BASE).png, png, BASE, "raise SystemExit(3)")]
     out = asyncio.run(judge.judge(reqs))
     asyncio.run(judge.close())
     assert [j.status for j in out] == ["ok", "ok", "ok", "judge_failed", "judge_failed"]

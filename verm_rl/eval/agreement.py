@@ -40,3 +40,75 @@ class Agreement:
 
     def overall(self) -> dict[str, float]:
         return self._pr(sum(self.tp.values()), sum(self.fp.values()), sum(self.fn.values()))
+
+
+# ------------------------------------------------------------------------- metamorphic equivalence
+
+@dataclass
+class EquivalenceResult:
+    """One rewrite of one reference: were the renders pixel-identical, and what did the critic say
+    about them when it compared the programs alone (the pixel short-cut switched off)?"""
+
+    task: str
+    kind: str
+    reference_id: str
+    rendered: bool
+    identical: bool
+    errors: list[JudgedError] = field(default_factory=list)
+
+
+def equivalence_summary(results: Iterable[EquivalenceResult]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per task and rewrite kind (and ``all``): verified-identical pairs, pairs dropped because the
+    rewrite changed pixels or did not render, and the critic's false-positive rate on the verified ones."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for r in results:
+        for kind in (r.kind, "all"):
+            row = table.setdefault(r.task, {}).setdefault(kind, {"verified": 0, "not_identical": 0, "not_rendered": 0,
+                                                                 "false_positives": 0})
+            if not r.rendered:
+                row["not_rendered"] += 1
+            elif not r.identical:
+                row["not_identical"] += 1
+            else:
+                row["verified"] += 1
+                row["false_positives"] += bool(r.errors)
+    for kinds in table.values():
+        for row in kinds.values():
+            row["fp_rate"] = row["false_positives"] / row["verified"] if row["verified"] else 0.0
+    return table
+
+
+async def measure_equivalence(references: Iterable, render, seed: int = 0, concurrency: int = 8,
+                              kinds: dict[str, list[str]] | None = None) -> list[EquivalenceResult]:
+    """Render every reference and each of its rewrites (``verm_rl.data.rewrite``) with ``render``
+    (``RenderPool.render``/``LocalRenderPool.render``); for pixel-identical pairs, run the structural
+    comparison on the programs (charts: on their traces) and keep what it reports."""
+    import asyncio
+
+    from verm_rl.data.rewrite import rewrites_of
+    from verm_rl.judge.structural import compare_sources
+    from verm_rl.judge.structural.visual import visual_match
+
+    sem = asyncio.Semaphore(concurrency)
+
+    async def rendered(task: str, source: str):
+        async with sem:
+            return await render(task, source, trace=task == "chart")
+
+    async def one(ref) -> list[EquivalenceResult]:
+        rewrites = rewrites_of(ref.task, ref.source, seed=seed, kinds=(kinds or {}).get(ref.task))
+        ref_res, *results = await asyncio.gather(rendered(ref.task, ref.source),
+                                                 *(rendered(ref.task, rw.source) for rw in rewrites))
+        out = []
+        for rw, res in zip(rewrites, results):
+            ok = ref_res.ok and res.ok
+            match = visual_match(ref_res.png, res.png) if ok else None
+            identical = bool(match and match.identical)
+            errors = []
+            if identical:
+                errors = compare_sources(ref.task, ref.source, rw.source, ref_res.meta.get("trace"),
+                                         res.meta.get("trace"))
+            out.append(EquivalenceResult(ref.task, rw.kind, ref.id, ok, identical, errors))
+        return out
+
+    return [r for rows in await asyncio.gather(*(one(ref) for ref in references)) for r in rows]

@@ -1,11 +1,15 @@
 """How well a judge recovers known errors: per-category precision and recall over labelled pairs.
 
-Errors are matched per pair by category (each predicted error can match one true error of the
-same category), the way the structural judge's labels and the injector's labels line up.
+``Agreement`` matches errors per pair by category (each predicted error can match one true error
+of the same category), the way the structural judge's labels and the injector's labels line up.
+Multi-error pairs are scored by matched (category, location) with ``score_errors`` — the one place
+to switch to VC-RewardBench's matcher (``verm_rl.eval.vc_rewardbench``) once that exists.
+Also here: the metamorphic equivalence measurement (false positives on pixel-identical rewrites).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +44,83 @@ class Agreement:
 
     def overall(self) -> dict[str, float]:
         return self._pr(sum(self.tp.values()), sum(self.fp.values()), sum(self.fn.values()))
+
+
+# ------------------------------------------------------------------------------ multi-error pairs
+
+_LOCATION = {"chart": re.compile(r"subplot \d+|figure title|figure"), "svg": re.compile(r"<[\w-]+> \d+")}
+
+
+def location_key(task: str, location: str) -> str:
+    """The part of a location both sides name the same way: 'subplot 2' (charts; titles and series
+    names dropped), '<rect> 3' (SVG elements); tables carry no location."""
+    pattern = _LOCATION.get(task)
+    m = pattern.search(location or "") if pattern else None
+    return m.group(0) if m else ""
+
+
+def score_errors(predicted: Iterable[JudgedError], true: Iterable[JudgedError], task: str) -> dict[str, float]:
+    """Precision and recall of one pair's errors, matched one-to-one by (category, location key).
+
+    Deterministic stand-in for VC-RewardBench's error matching: when ``verm_rl.eval.vc_rewardbench``
+    lands, this function delegates to it and every caller follows."""
+    pc = Counter((e.category, location_key(task, e.location)) for e in predicted)
+    tc = Counter((e.category, location_key(task, e.location)) for e in true)
+    tp = sum((pc & tc).values())
+    fp, fn = sum(pc.values()) - tp, sum(tc.values()) - tp
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": tp / (tp + fp) if tp + fp else 1.0,
+            "recall": tp / (tp + fn) if tp + fn else 1.0}
+
+
+@dataclass
+class LocatedAgreement:
+    """``score_errors`` summed over pairs (micro precision/recall), e.g. over multi-error pairs."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    pairs: int = 0
+    exact: int = 0  # pairs where every error was found and nothing else
+
+    def add(self, predicted: Iterable[JudgedError], true: Iterable[JudgedError], task: str) -> dict[str, float]:
+        s = score_errors(list(predicted), list(true), task)
+        self.tp, self.fp, self.fn, self.pairs = self.tp + s["tp"], self.fp + s["fp"], self.fn + s["fn"], self.pairs + 1
+        self.exact += s["fp"] == 0 and s["fn"] == 0
+        return s
+
+    def overall(self) -> dict[str, float]:
+        return {**Agreement._pr(self.tp, self.fp, self.fn), "pairs": float(self.pairs),
+                "exact_pairs": self.exact / self.pairs if self.pairs else 1.0}
+
+
+async def measure_multi_agreement(references: Iterable, render, seed: int = 0, n: int = 2,
+                                  concurrency: int = 8) -> dict[str, LocatedAgreement]:
+    """Multi-error pairs (``inject_multi``) of each reference rendered, judged by the structural
+    critic, scored by (category, location); pairs that fail to render or look unchanged are skipped."""
+    import asyncio
+
+    from verm_rl.data.inject import inject_multi
+    from verm_rl.judge.structural import compare_sources
+
+    sem = asyncio.Semaphore(concurrency)
+    out: dict[str, LocatedAgreement] = {}
+
+    async def rendered(task: str, source: str):
+        async with sem:
+            return await render(task, source, trace=task == "chart")
+
+    async def one(ref) -> None:
+        pairs = inject_multi(ref.task, ref.source, n=n, seed=seed)
+        ref_res, *results = await asyncio.gather(rendered(ref.task, ref.source),
+                                                 *(rendered(ref.task, p.source) for p in pairs))
+        for p, res in zip(pairs, results):
+            if not (ref_res.ok and res.ok) or res.png == ref_res.png:
+                continue
+            found = compare_sources(ref.task, ref.source, p.source, ref_res.meta.get("trace"), res.meta.get("trace"))
+            out.setdefault(ref.task, LocatedAgreement()).add(found, p.errors, ref.task)
+
+    await asyncio.gather(*(one(ref) for ref in references))
+    return out
 
 
 # ------------------------------------------------------------------------- metamorphic equivalence

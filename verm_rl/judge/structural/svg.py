@@ -34,6 +34,7 @@ SHAPE_THRESHOLDS = ((0.10, 3), (0.03, 2), (0.005, 1))
 CANVAS = 100.0  # resolved coordinates are percent of the larger canvas side
 SAME_OUTLINE = 0.2  # outlines closer than this (canvas percent, Hausdorff) are one shape drawn two ways
 SAMPLES = 64
+MAX_ASSIGNMENT = 40_000  # elements² above which differing blocks are paired in order
 _NUM = re.compile(r"-?\d*\.?\d+(?:e-?\d+)?", re.IGNORECASE)
 _TSPAN = re.compile(r"</?(?:\w+:)?tspan\b[^>]*>", re.IGNORECASE)
 
@@ -52,7 +53,21 @@ class SvgElement:
     stroke_width: float | None
     text: str = ""
     kind: str = ""
-    samples: np.ndarray | None = field(default=None, repr=False, compare=False)
+    path: object = field(default=None, repr=False, compare=False)  # resolved svgelements Path, for sampling
+    scale: float = field(default=1.0, repr=False, compare=False)
+    _samples: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def samples(self) -> np.ndarray | None:
+        """Points along the outline (canvas percent), computed on first use: only outlines written
+        with different vertices need them."""
+        if self._samples is None and self.path is not None:
+            try:
+                pts = np.asarray(self.path.npoint(np.linspace(0.0, 1.0, SAMPLES)), dtype=float).reshape(-1, 2)
+            except (ValueError, ZeroDivisionError, IndexError):
+                pts = np.asarray(self.geometry, dtype=float).reshape(-1, 2) / self.scale
+            self._samples = pts * self.scale
+        return self._samples
 
 
 @dataclass
@@ -93,8 +108,8 @@ def _seen(color, raw: str | None, opacity: float) -> str | None:
     return "#" + "".join(f"{round(v):02x}" for v in rgb)
 
 
-def _outline(path) -> tuple[str, list[float], np.ndarray]:
-    """(kind, vertices incl. Bézier control points, samples along the path) of a resolved path."""
+def _outline(path) -> tuple[str, list[float]]:
+    """(kind, vertices incl. Bézier control points) of a resolved path."""
     from svgelements import Arc, Close, CubicBezier, Line, Move, QuadraticBezier
 
     points: list[float] = []
@@ -119,12 +134,8 @@ def _outline(path) -> tuple[str, list[float], np.ndarray]:
             points += [float(p.x), float(p.y)]
     if closed and len(points) >= 4 and points[-2:] == points[:2]:
         points = points[:-2]  # an explicit return to the start is the same outline as Z
-    try:
-        samples = np.asarray(path.npoint(np.linspace(0.0, 1.0, SAMPLES)), dtype=float).reshape(-1, 2)
-    except (ValueError, ZeroDivisionError, IndexError):
-        samples = np.asarray(points, dtype=float).reshape(-1, 2)
     kind = "curve" if curved else ("polygon" if closed else "polyline")
-    return kind, points, samples
+    return kind, points
 
 
 def _flatten_tspans(source: str) -> str:
@@ -164,7 +175,7 @@ def parse_svg(source: str) -> SvgTree:
             path = Path(el)
             if not len(path):
                 continue
-            kind, points, samples = _outline(path)
+            kind, points = _outline(path)
             fill = None if tag == "line" or kind == "polyline" and len(points) <= 4 else \
                 _seen(el.fill, el.values.get("fill"), opacity)
             stroke = _seen(el.stroke, el.values.get("stroke"), opacity)
@@ -172,7 +183,7 @@ def parse_svg(source: str) -> SvgTree:
                 continue  # nothing is painted
             width = float(el.stroke_width) * scale if stroke is not None and el.stroke_width is not None else None
             tree.elements.append(SvgElement(tag or kind, [v * scale for v in points], fill, stroke, width,
-                                            kind=kind, samples=samples * scale))
+                                            kind=kind, path=path, scale=scale))
     return tree
 
 
@@ -243,6 +254,11 @@ def _err(category: str, severity: int, location: str, description: str) -> Judge
     return JudgedError(f"{category}_error", severity, location, description)
 
 
+def _extent(e: SvgElement) -> tuple[float, float, float, float]:
+    pts = e.samples if e.samples is not None and len(e.samples) else np.asarray(e.geometry[:2] or [0, 0]).reshape(-1, 2)
+    return (*pts.min(axis=0), *pts.max(axis=0))
+
+
 def _signature(e: SvgElement) -> str:
     geometry = [round(v, 1) for v in e.geometry]
     if e.kind == "polygon" and geometry:
@@ -256,8 +272,8 @@ def _distance(a: SvgElement, b: SvgElement, size: float) -> float:
     if len(a.geometry) == len(b.geometry):
         g = outline_change(a, b)
         geo = max((abs(x - y) for x, y in zip(a.geometry, g)), default=0.0) / max(size, 1e-9)
-    else:
-        geo = min(_hausdorff(a.samples, b.samples) / max(size, 1e-9), 1.0)
+    else:  # outlines written with different vertices: compare their extents (cheap; pairs only)
+        geo = min(max(abs(x - y) for x, y in zip(_extent(a), _extent(b))) / max(size, 1e-9), 1.0)
     geo += 0.5 * float(a.kind != b.kind)
     col = sum(rules.delta_e(x, y) / 100 if x and y else float(x != y)
               for x, y in ((a.fill, b.fill), (a.stroke, b.stroke)))
@@ -276,6 +292,12 @@ def _align_elements(ref: SvgTree, cand: SvgTree) -> tuple[list[tuple[int, int]],
             pairs += list(zip(range(i1, i2), range(j1, j2)))
             continue
         block_a, block_b = list(range(i1, i2)), list(range(j1, j2))
+        if len(block_a) * len(block_b) > MAX_ASSIGNMENT:  # a huge rewrite: pair in order, stay fast
+            n = min(len(block_a), len(block_b))
+            pairs += list(zip(block_a[:n], block_b[:n]))
+            missing += block_a[n:]
+            extra += block_b[n:]
+            continue
         if block_a and block_b:
             cost = [[_distance(ref.elements[i], cand.elements[j], ref.size) for j in block_b] for i in block_a]
             rows, cols = linear_sum_assignment(cost)

@@ -37,10 +37,16 @@ def _first_applicable(task: str, kind: str):
     pytest.fail(f"rewrite {kind} applies to no synthetic {task}")
 
 
+_RENDERS: dict[tuple[str, str], object] = {}
+
+
 def _render(renderer, task, source):
-    res = renderer.render(task, source, trace=task == "chart")
-    assert res.ok, (res.error_kind, res.message, source)
-    return res
+    """Render once per source (references are shared between rewrite kinds)."""
+    if (task, source) not in _RENDERS:
+        res = renderer.render(task, source, trace=task == "chart")
+        assert res.ok, (res.error_kind, res.message, source)
+        _RENDERS[(task, source)] = res
+    return _RENDERS[(task, source)]
 
 
 def _compare(task, ref_source, ref_res, cand_source, cand_res):

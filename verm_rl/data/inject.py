@@ -342,10 +342,13 @@ def _combine(task: str, source: str, kinds: list[str], rng: random.Random) -> Pe
             p = perturbations_for(task)[kind](out, rng)
             out, errors = p.source, errors + p.errors
     keys = [_location_key(task, e.location) for e in errors]
-    if task != "table" and len(set(keys)) != len(keys):
-        raise NotApplicable("two errors in one place")
-    if task == "chart" and "figure" in keys:
-        raise NotApplicable("a figure-wide change re-attributes the others")
+    if task == "svg" and len(set(keys)) != len(keys):
+        raise NotApplicable("two errors on one element")
+    if task == "chart":
+        # a structure change (series dropped, type swapped) re-attributes what else changed in its subplot
+        structural = {k for k, e in zip(keys, errors) if e.category == "structure_error"}
+        if any(k in structural for k, e in zip(keys, errors) if e.category != "structure_error"):
+            raise NotApplicable("a structure change and another error in one subplot")
     return Perturbation("+".join(kinds), out, errors)
 
 

@@ -169,6 +169,17 @@ def test_chart_series_order_does_not_matter_without_a_legend(renderer):
     assert errors == []
 
 
+def test_hand_placed_axes_compared_by_position(renderer):
+    placed = ("import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(5, 3))\n"
+              "ax = fig.add_axes([0.1, 0.15, 0.8, 0.75])\nax.plot([1, 2, 3], [2, 1, 3], color='#1f77b4')\n")
+    same = placed.replace("ax = fig.add_axes([0.1, 0.15, 0.8, 0.75])\nax.plot(",
+                          "axis = fig.add_axes((0.1, 0.15, 0.8, 0.75))\naxis.plot(")
+    errors, identical = _chart(renderer, placed, same)
+    assert identical and errors == []
+    errors, _ = _chart(renderer, placed, placed.replace("[0.1, 0.15, 0.8, 0.75]", "[0.4, 0.15, 0.5, 0.75]"))
+    assert [(e.category, e.severity) for e in errors] == [("structure_error", 2)]
+
+
 # ----------------------------------------------------------------------------------- pixels first
 
 def _png(color: tuple[int, int, int], size=(40, 30), dot: bool = False) -> bytes:

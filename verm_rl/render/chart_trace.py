@@ -75,7 +75,7 @@ def _compatible(group: dict[str, Any], item: dict[str, Any]) -> bool:
         return False
     if group["key"] != item["key"]:
         return False
-    return not (set(group["_slots"]) & set(item["_slots"]))
+    return group["_slots"].isdisjoint(item["_slots"])
 
 
 def _merge(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -87,10 +87,10 @@ def _merge(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if fits:
             best = max(fits, key=lambda g: (g["label"] == item["label"], g["colors"][:1] == item["colors"][:1]))
             best["label"] = best["label"] or item["label"]
-            best["_slots"] += item["_slots"]
+            best["_slots"].update(item["_slots"])
             best["_points"] += item["_points"]
         else:
-            groups.append({**item, "_slots": list(item["_slots"]), "_points": list(item["_points"])})
+            groups.append({**item, "_slots": set(item["_slots"]), "_points": list(item["_points"])})
     return groups
 
 
@@ -104,7 +104,7 @@ def _bar_series(ax: Any) -> tuple[list[dict[str, Any]], set[int]]:
         if not isinstance(container, BarContainer):
             continue
         horizontal = getattr(container, "orientation", "vertical") == "horizontal"
-        rects = [r for r in container.patches if r.get_visible()]
+        rects = [r for r in container.patches if r.get_visible()][:MAX_POINTS]
         ids.update(id(r) for r in container.patches)
         if not rects:
             continue
@@ -140,7 +140,7 @@ def _scatter_series(ax: Any) -> list[dict[str, Any]]:
     for coll in ax.collections:
         if not coll.get_visible() or not isinstance(coll, PathCollection):
             continue
-        offsets = np.asarray(coll.get_offsets())
+        offsets = np.asarray(coll.get_offsets())[:MAX_POINTS]  # bounded: the trace goes back over a pipe
         if not len(offsets):
             continue
         faces = coll.get_facecolors()
@@ -154,7 +154,7 @@ def _scatter_series(ax: Any) -> list[dict[str, Any]]:
                       "_slots": [(p[0], p[1], len(items)) for p in points], "_points": points})
     series = []
     for g in _merge(items):
-        pts = sorted(g["_points"], key=lambda p: (p[0], p[1]))
+        pts = sorted(g["_points"], key=lambda p: (p[0], p[1]))[:MAX_POINTS]
         colors = [p[2] for p in pts]
         series.append({"label": g["label"], "x": _floats([p[0] for p in pts]), "y": _floats([p[1] for p in pts]),
                        "color": colors[0] if colors else None, "colors": colors, "n": len(pts)})

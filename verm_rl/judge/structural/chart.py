@@ -13,6 +13,7 @@ from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 
 SERIES_KINDS = ("lines", "bars", "scatters", "fills")
+LAYOUT_TOLERANCE = 0.05  # axes moved by more than this share of the figure: a different layout
 
 
 def _err(category: str, severity: int, location: str, description: str) -> JudgedError:
@@ -161,9 +162,14 @@ def compare_chart_traces(ref: dict[str, Any], cand: dict[str, Any]) -> list[Judg
                          f"{len(axes_a)} subplots vs {len(axes_b)}"))
     geometry = lambda axes: sorted({tuple(x["grid"][:2]) for x in axes if x.get("grid")})  # noqa: E731
     layout_changed = geometry(axes_a) != geometry(axes_b)
+    if not layout_changed and len(axes_a) == len(axes_b):  # axes placed by hand (add_axes): by position
+        layout_changed = any(not x.get("grid") and not y.get("grid") and x.get("position") and y.get("position")
+                             and max(abs(p - q) for p, q in zip(x["position"], y["position"])) > LAYOUT_TOLERANCE
+                             for x, y in zip(axes_a, axes_b))
     if layout_changed and len(axes_a) == len(axes_b):
-        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["layout"], "figure",
-                         f"subplot grid {geometry(axes_a)} vs {geometry(axes_b)}"))
+        what = (f"subplot grid {geometry(axes_a)} vs {geometry(axes_b)}" if geometry(axes_a) != geometry(axes_b)
+                else "axes placed differently")
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["layout"], "figure", what))
     for i, (a, b) in enumerate(zip(axes_a, axes_b)):
         errs += _compare_axes(i, a, b, layout_changed)
     sev = rules.text_severity("suptitle", ref.get("suptitle", ""), cand.get("suptitle", ""))

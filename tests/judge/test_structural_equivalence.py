@@ -91,7 +91,8 @@ SVG_EQUIVALENT = {
     "use": _svg('<defs><rect id="r" width="40" height="20" fill="#2ca02c" stroke="#000000" stroke-width="2"/></defs>'
                 '<use href="#r" x="20" y="30"/>'),
     "units": '<svg xmlns="http://www.w3.org/2000/svg" width="100px" height="100px">'
-             '<rect x="20px" y="30" width="40" height="20px" fill="#2ca02c" stroke="#000000" stroke-width="2px"/></svg>',
+             '<rect x="20px" y="30" width="30pt" height="20px" fill="#2ca02c" stroke="#000000" stroke-width="1.5pt"/>'
+             '</svg>',
     "viewBox scale": '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 200">'
                      '<rect x="40" y="60" width="80" height="40" fill="#2ca02c" stroke="#000000" stroke-width="4"/></svg>',
     "rect as path": _svg('<path d="M20 30 H60 V50 H20 Z" fill="#2ca02c" stroke="#000000" stroke-width="2"/>'),
@@ -167,6 +168,19 @@ def test_chart_series_order_does_not_matter_without_a_legend(renderer):
         .replace("ax.scatter", "ax.plot([1, 2, 3], [1, 4, 9], color='#1f77b4', marker='o')\nax.scatter")
     errors, _ = _chart(renderer, LINES, swapped)
     assert errors == []
+
+
+def test_bars_coloured_one_by_one(renderer):
+    listed = ("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(5, 3))\n"
+              "ax.bar(['A', 'B', 'C'], [3, 5, 2], color=['#1f77b4', '#d62728', '#1f77b4'])\n")
+    looped = ("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(5, 3))\n"
+              "for k, v, c in [('A', 3, 'tab:blue'), ('B', 5, 'tab:red'), ('C', 2, 'tab:blue')]:\n"
+              "    ax.bar(k, v, color=c)\n")
+    errors, identical = _chart(renderer, listed, looped)
+    assert identical and errors == []
+    # the highlighted bar drawn in the common colour: one colour error, though the colour set only shrank
+    errors, _ = _chart(renderer, listed, looped.replace("('B', 5, 'tab:red')", "('B', 5, 'tab:blue')"))
+    assert [(e.category, e.severity) for e in errors] == [("style_error", 2)]
 
 
 def test_hand_placed_axes_compared_by_position(renderer):

@@ -129,8 +129,24 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
         errs.append(_err("text", rules.TEXT_SEVERITY["annotation"], loc, "annotations differ"))
     # style
     if not (type_changed or series_changed):
-        colors_a = [c for k in SERIES_KINDS for s in a[k] for c in _series_colors(k, s)]
-        colors_b = [c for k in SERIES_KINDS for s in b[k] for c in _series_colors(k, s)]
+        colors_a, colors_b, item_pairs = [], [], {}
+        for k in SERIES_KINDS:
+            for sa, sb in _pair_series(k, a[k], b[k]):
+                ia, ib = sa.get("colors") or [], sb.get("colors") or []
+                multi = len(set(ia)) > 1 or len(set(ib)) > 1
+                if k in ("bars", "scatters") and multi and len(ia) == len(ib):
+                    # items coloured one by one: compared item by item (position order), each change once
+                    item_pairs.update({(x, y): None for x, y in zip(ia, ib) if x != y})
+                else:
+                    colors_a += _series_colors(k, sa)
+                    colors_b += _series_colors(k, sb)
+            paired = {id(x) for pair in _pair_series(k, a[k], b[k]) for x in pair}
+            colors_a += [c for s in a[k] if id(s) not in paired for c in _series_colors(k, s)]
+            colors_b += [c for s in b[k] if id(s) not in paired for c in _series_colors(k, s)]
+        for x, y in item_pairs:
+            sev = rules.color_severity(x, y)
+            if sev or (x is None) != (y is None):
+                errs.append(_err("style", sev or 2, loc, f"colour {x} vs {y}"))
         if a.get("pie") and b.get("pie") and len(a["pie"]["colors"]) == len(b["pie"]["colors"]):
             colors_a += a["pie"]["colors"]
             colors_b += b["pie"]["colors"]

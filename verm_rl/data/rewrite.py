@@ -2,7 +2,8 @@
 
 Each rewrite changes how a reference is *written* (API style, loops, colour spelling, call order,
 variable names, keyword styles; SVG attributes vs CSS, group transforms, ``<use>``; markdown
-spacing, HTML vs markdown) and is meant to render pixel-identically. They test that a judge charges
+spacing, HTML vs markdown, HTML sections and character references) and is meant to render
+pixel-identically. They test that a judge charges
 for what is seen, not for coding style: a critic must report nothing on a verified-identical pair.
 Callers verify identity by rendering both (``benchmarks/critic_equivalence.py``); a rewrite that
 happens to change a pixel is dropped there, not trusted.
@@ -706,7 +707,38 @@ def table_html_formatting(source: str, rng: random.Random) -> str:
     return out
 
 
+def table_html_sections(source: str, rng: random.Random) -> str:
+    """Leading all-``<th>`` rows wrapped in ``<thead>``, the rest in ``<tbody>``."""
+    if not _HTML_TABLE.search(source) or re.search(r"<\s*t(head|body)\b", source, re.IGNORECASE):
+        raise NotApplicable("not HTML, or already sectioned")
+    rows = list(re.finditer(r"<tr\b[^>]*>.*?</tr\s*>", source, re.DOTALL | re.IGNORECASE))
+    head = 0
+    while head < len(rows) and not re.search(r"<td\b", rows[head].group(0), re.IGNORECASE):
+        head += 1
+    if not head or head == len(rows):
+        raise NotApplicable("no header rows or no body rows")
+    start, split, end = rows[0].start(), rows[head].start(), rows[-1].end()
+    return (source[:start] + "<thead>" + source[start:split] + "</thead><tbody>" + source[split:end] + "</tbody>"
+            + source[end:])
+
+
+def table_html_entities(source: str, rng: random.Random) -> str:
+    """Cell text with some characters written as character references (``&#52;`` for ``4``)."""
+    if not _HTML_TABLE.search(source):
+        raise NotApplicable("not HTML")
+
+    def cell(m: re.Match) -> str:
+        text = "".join(f"&#{ord(c)};" if c.isalnum() and rng.random() < 0.3 else c for c in m.group(3))
+        return f"<{m.group(1)}{m.group(2)}>{text}</{m.group(1)}>"
+
+    out = re.sub(r"<(td|th)\b([^>]*)>([^<]*)</\1\s*>", cell, source, flags=re.IGNORECASE)
+    if out == source:
+        raise NotApplicable("no cell text")
+    return out
+
+
 TABLE_REWRITES: dict[str, Callable[[str, random.Random], str]] = {
+    "html_sections": table_html_sections, "html_entities": table_html_entities,
     "markdown_spacing": table_markdown_spacing, "markdown_to_html": table_markdown_to_html,
     "html_to_markdown": table_html_to_markdown, "html_formatting": table_html_formatting,
 }

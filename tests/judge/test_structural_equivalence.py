@@ -132,6 +132,14 @@ def test_svg_seen_colours_and_invisible_elements():
     assert compare_svgs(parse_svg(RECT), parse_svg(hidden)) == []
 
 
+def test_svg_images_placed_by_their_frame():
+    img = '<image href="data:image/png;base64,AAAA" x="{x}" width="10" height="20"/>'
+    a = _svg('<g transform="translate(5,5)">' + img.format(x=2) + "</g>")
+    assert compare_svgs(parse_svg(a), parse_svg(_svg(img.format(x=7).replace("<image", '<image y="5"')))) == []
+    moved = parse_svg(_svg(img.format(x=30)))
+    assert [(e.category, e.location) for e in compare_svgs(parse_svg(a), moved)] == [("shape_error", "<image> 1")]
+
+
 def test_svg_tspans_read_as_one_text():
     a = _svg('<text x="10" y="50" font-size="12">Hello world</text>')
     b = _svg('<text x="10" y="50" font-size="12">Hello <tspan>world</tspan></text>')

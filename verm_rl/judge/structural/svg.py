@@ -168,7 +168,11 @@ def parse_svg(source: str) -> SvgTree:
                                             _seen(el.stroke, el.values.get("stroke"), opacity), None,
                                             " ".join(el.text.split()), kind="text"))
         elif isinstance(el, Image):
-            x0, y0, x1, y1 = el.bbox() or (0, 0, 0, 0)
+            # placed by its own frame (svgelements' bbox needs the image data loaded, which we never do)
+            w, h = float(el.width or 0), float(el.height or 0)
+            corners = [el.transform.point_in_matrix_space((el.x + dx, el.y + dy)) for dx in (0, w) for dy in (0, h)]
+            x0, y0 = min(c[0] for c in corners), min(c[1] for c in corners)
+            x1, y1 = max(c[0] for c in corners), max(c[1] for c in corners)
             tree.elements.append(SvgElement("image", [v * scale for v in (x0, y0, x1, y1)], None, None, None,
                                             kind="image"))
         elif isinstance(el, Shape):

@@ -7,6 +7,7 @@ CORE = [
     "pillow",
     "matplotlib>=3.8",
     "cairosvg>=2.7",
+    "svgelements>=1.9",  # SVG resolution for the structural critic (transforms, CSS, <use>, units)
     "defusedxml>=0.7",
     "playwright>=1.45",
     "markdown-it-py>=3.0",

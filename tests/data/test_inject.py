@@ -114,3 +114,35 @@ def test_synth_command_writes_both_exports_and_resumes(tmp_path):
     # resumable: a second run over the same pairs writes nothing new
     assert main(["synth", "--n", "9", "--out", str(out), "--seed", "3", "--workers", "1"]) == 0
     assert len((out / "vc_rewardbench.jsonl").read_text().splitlines()) == 9
+
+
+def test_multi_error_injection_mixes_categories_and_is_seeded():
+    from verm_rl.data.inject import inject_multi
+
+    made = 0
+    for task in ("chart", "table", "svg"):
+        for ref in generate_references(8, seed=31, tasks=(task,)):
+            pairs = inject_multi(task, ref.source, n=2, seed=31)
+            assert [p.source for p in pairs] == [p.source for p in inject_multi(task, ref.source, n=2, seed=31)]
+            for p in pairs:
+                cats = [e.category for e in p.errors]
+                assert 2 <= len(cats) <= 4 and len(set(cats)) == len(cats), p.kind
+                assert len(p.kind.split("+")) == len(cats)
+                made += 1
+    assert made >= 20
+
+
+def test_score_errors_matches_category_and_location():
+    from verm_rl.eval.agreement import LocatedAgreement, location_key, score_errors
+    from verm_rl.judge.schema import JudgedError
+
+    true = [JudgedError("data_error", 3, "subplot 1"), JudgedError("text_error", 2, "subplot 2")]
+    found = [JudgedError("data_error", 2, "subplot 1 ('Sales by region'), Model A"),
+             JudgedError("text_error", 1, "subplot 1")]  # right category, wrong subplot
+    s = score_errors(found, true, "chart")
+    assert (s["tp"], s["fp"], s["fn"]) == (1, 1, 1)
+    assert location_key("svg", "<rect> 3") == "<rect> 3" and location_key("table", "row 2") == ""
+    agg = LocatedAgreement()
+    agg.add(found, true, "chart")
+    agg.add(true, true, "chart")
+    assert agg.overall()["precision"] == 0.75 and agg.overall()["exact_pairs"] == 0.5

@@ -136,7 +136,10 @@ SVG_RULES = [
      [("structure_error", 2)]),
     ("small text edit", SVG.replace(">OK<", ">NO<"), [("text_symbol_error", 1)]),
     ("text rewritten", SVG.replace(">OK<", ">Hi<"), [("text_symbol_error", 2)]),
-    ("shape swapped", SVG.replace('<circle cx="60" cy="60" r="15"', '<ellipse cx="60" cy="60" rx="15" ry="15"'),
+    # a circle drawn as an equal-radii ellipse renders identically: not an error (issue #11)
+    ("circle as ellipse", SVG.replace('<circle cx="60" cy="60" r="15"', '<ellipse cx="60" cy="60" rx="15" ry="15"'),
+     []),
+    ("shape swapped", SVG.replace('<circle cx="60" cy="60" r="15"', '<rect x="45" y="45" width="30" height="30"'),
      [("structure_error", 2)]),
 ]
 
@@ -150,11 +153,15 @@ def test_svg_rule(name, candidate, expected):
 def test_structural_judge_backend(renderer):
     judge = StructuralJudge()
     png = renderer.render("svg", SVG).png
-    reqs = [JudgeRequest("svg", png, png, SVG, SVG.replace(">OK<", ">NO<")),
-            JudgeRequest("chart", png, png, BASE, BASE.replace("Revenue by region", "Profit by region")),
-            JudgeRequest("table", png, png, TABLE, TABLE.replace("78.5", "87.5")),
+
+    def pair(task, ref, cand):  # the judge looks at the renders first (identical renders: no errors)
+        return JudgeRequest(task, renderer.render(task, ref).png, renderer.render(task, cand).png, ref, cand)
+
+    reqs = [pair("svg", SVG, SVG.replace(">OK<", ">NO<")),
+            pair("chart", BASE, BASE.replace("Revenue by region", "Profit by region")),
+            pair("table", TABLE, TABLE.replace("78.5", "87.5")),
             JudgeRequest("svg", png, png),  # no programs: cannot judge
-            JudgeRequest("chart", png, png, BASE, "raise SystemExit(3)")]
+            JudgeRequest("chart", renderer.render("chart", BASE).png, png, BASE, "raise SystemExit(3)")]
     out = asyncio.run(judge.judge(reqs))
     asyncio.run(judge.close())
     assert [j.status for j in out] == ["ok", "ok", "ok", "judge_failed", "judge_failed"]

@@ -168,7 +168,12 @@ def _chart_color(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
     new = rng.choice(choices)
     kw.value.value = new
     where = _axes_loc(tree, _target(call))
-    return [_err("style", rules.color_severity(old, new), where, f"colour {old} changed to {new}")]
+    alpha = _kw(call, "alpha")
+    a = float(alpha.value.value) if alpha is not None and isinstance(alpha.value, ast.Constant) else 1.0
+    sev = rules.color_severity(rules.seen_color(old, a), rules.seen_color(new, a))  # compared as seen
+    if not sev:
+        raise NotApplicable("colour change too faint to see")
+    return [_err("style", sev, where, f"colour {old} changed to {new}")]
 
 
 def _edit_text(text: str, rng: random.Random) -> str:
@@ -312,4 +317,75 @@ def hash_text(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-__all__ = ["NotApplicable", "Perturbation", "inject", "perturb_chart", "perturbations_for"]
+
+
+# ------------------------------------------------------------------------------------ multi-error
+
+def _location_key(task: str, location: str) -> str:
+    from verm_rl.eval.agreement import location_key
+
+    return location_key(task, location)
+
+
+def _combine(task: str, source: str, kinds: list[str], rng: random.Random) -> Perturbation:
+    """Apply ``kinds`` one after another (charts on one syntax tree); raise NotApplicable when one
+    does not apply or two would touch the same place (an edit hidden or re-attributed by another)."""
+    errors: list[JudgedError] = []
+    if task == "chart":
+        tree = ast.parse(source)
+        for kind in kinds:
+            errors += CHART_PERTURBATIONS[kind](tree, rng)
+        out = ast.unparse(tree) + "\n"
+    else:
+        out = source
+        for kind in kinds:
+            p = perturbations_for(task)[kind](out, rng)
+            out, errors = p.source, errors + p.errors
+    keys = [_location_key(task, e.location) for e in errors]
+    if task == "svg" and len(set(keys)) != len(keys):
+        raise NotApplicable("two errors on one element")
+    if task == "chart":
+        # a structure change (series dropped, type swapped) re-attributes what else changed in its subplot
+        structural = {k for k, e in zip(keys, errors) if e.category == "structure_error"}
+        if any(k in structural for k, e in zip(keys, errors) if e.category != "structure_error"):
+            raise NotApplicable("a structure change and another error in one subplot")
+    return Perturbation("+".join(kinds), out, errors)
+
+
+# the category each perturbation kind produces (a multi-error pair mixes different categories)
+_CATEGORY = {"data_value": "data", "drop_series": "structure", "swap_type": "structure", "layout": "structure",
+             "color": "style", "legend_loc": "style", "text": "text", "legend_label": "text", "ticks": "text",
+             "numeric_cell": "numeric", "text_cell": "text", "drop_row": "layout", "drop_column": "layout",
+             "split_span": "layout", "move_shape": "shape", "recolor": "style", "remove_element": "structure",
+             "edit_text": "text_symbol"}
+# kinds that remove or re-index things go first, so that later edits are labelled on what is left
+_FIRST = {"drop_row", "drop_column", "split_span"}
+_LAST = {"remove_element"}
+
+
+def inject_multi(task: str, source: str, n: int = 3, seed: int = 0, tries: int = 12) -> list[Perturbation]:
+    """Up to ``n`` multi-error perturbations of ``source``, each with 2–4 errors of different
+    categories at once (seeded). Combinations whose edits would overlap are skipped."""
+    rng = random.Random(f"multi:{seed}:{task}:{hash_text(source)}")
+    by_category: dict[str, list[str]] = {}
+    for kind in perturbations_for(task):
+        by_category.setdefault(_CATEGORY[kind], []).append(kind)
+    out: list[Perturbation] = []
+    seen: set[str] = set()
+    for _ in range(tries):
+        if len(out) >= n:
+            break
+        size = rng.randint(2, min(4, len(by_category)))
+        kinds = [rng.choice(by_category[c]) for c in rng.sample(sorted(by_category), size)]
+        kinds.sort(key=lambda k: (k not in _FIRST, k in _LAST))
+        try:
+            p = _combine(task, source, kinds, rng)
+        except (NotApplicable, SyntaxError, ValueError, IndexError):
+            continue
+        if p.source.strip() != source.strip() and p.source not in seen and len(p.errors) >= 2:
+            seen.add(p.source)
+            out.append(p)
+    return out
+
+
+__all__ = ["NotApplicable", "Perturbation", "inject", "inject_multi", "perturb_chart", "perturbations_for"]

@@ -7,7 +7,16 @@ import xml.etree.ElementTree as ET
 
 from verm_rl.data.inject import COLOR_POOL, WORD_SWAPS, NotApplicable, Perturbation, _err
 from verm_rl.judge.structural import rules
-from verm_rl.judge.structural.svg import DRAWABLE, GEOMETRY, _color, _local, parse_svg, shape_severity
+from verm_rl.judge.structural.svg import (
+    _NUM,
+    DRAWABLE,
+    GEOMETRY,
+    _color,
+    _local,
+    _num,
+    element_shape_severity,
+    parse_svg,
+)
 
 SVG_NS = "http://www.w3.org/2000/svg"
 ET.register_namespace("", SVG_NS)
@@ -31,9 +40,18 @@ def _index(root, el) -> int:
     return _drawables(root).index(el) + 1
 
 
+def _user_size(root) -> float:
+    """The larger side of the drawing in user units (viewBox, else width/height, else 100)."""
+    vb = [float(v) for v in _NUM.findall(root.get("viewBox") or "")]
+    if len(vb) == 4 and max(vb[2:]) > 0:
+        return max(vb[2:])
+    return max(_num(root.get("width")), _num(root.get("height"))) or 100.0
+
+
 def svg_move_shape(source: str, rng: random.Random) -> Perturbation:
     root = _load(source)
-    size = parse_svg(source).size
+    size = _user_size(root)
+    before = parse_svg(source).elements
     options = [el for el in _drawables(root) if _local(el.tag) in GEOMETRY and _local(el.tag) != "text"
                and any(el.get(a) for a in GEOMETRY[_local(el.tag)])]
     if not options:
@@ -42,15 +60,21 @@ def svg_move_shape(source: str, rng: random.Random) -> Perturbation:
     tag = _local(el.tag)
     attrs = [a for a in GEOMETRY[tag] if el.get(a) is not None and a != "rx"]
     attr = rng.choice(attrs)
-    old_geometry = [float(el.get(a) or 0) for a in GEOMETRY[tag]]
     delta = size * rng.uniform(0.12, 0.3) * rng.choice([-1, 1])
     value = float(el.get(attr))
     new_value = value + delta if value + delta > 0 else value - delta
     el.set(attr, f"{new_value:g}")
-    new_geometry = [float(el.get(a) or 0) for a in GEOMETRY[tag]]
-    sev = shape_severity(old_geometry, new_geometry, size)
-    return Perturbation("move_shape", _dump(root), [_err("shape", sev, f"<{tag}> {_index(root, el)}",
-                                                         f"{attr} {value:g} changed to {new_value:g}")])
+    out = _dump(root)
+    # the label comes from the resolved outlines (what the critic compares), not the raw attribute
+    after = parse_svg(out).elements
+    index = _index(root, el)
+    if len(before) != len(after) or len(before) != len(_drawables(root)):
+        raise NotApplicable("drawn elements do not map one to one onto the markup")
+    sev = element_shape_severity(before[index - 1], after[index - 1])
+    if not sev:
+        raise NotApplicable("move too small to see")
+    return Perturbation("move_shape", out, [_err("shape", sev, f"<{tag}> {index}",
+                                                 f"{attr} {value:g} changed to {new_value:g}")])
 
 
 def svg_recolor(source: str, rng: random.Random) -> Perturbation:

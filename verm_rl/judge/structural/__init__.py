@@ -1,5 +1,9 @@
 """The ``structural`` judge: a deterministic critic that compares the reference program with the
-candidate (traced figure, SVG tree, table grid) and answers in Visual-ERM's JSON schema. No GPU."""
+candidate (traced figure, SVG tree, table grid) and answers in Visual-ERM's JSON schema. No GPU.
+
+Visual equivalence comes first: pixel-identical renders get no errors without any structural
+comparison (``visual.py``); near-identical ones are compared with that fact in the judgement's notes.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,17 @@ from typing import Any
 
 from verm_rl.judge.base import JudgeBackend, JudgeRequest
 from verm_rl.judge.schema import JudgedError, Judgement, failed_judgement
+from verm_rl.judge.structural.visual import VisualMatch, visual_match
 
 RenderFn = Callable[..., Awaitable[Any]]
 
 
 def compare_sources(task: str, reference: str, candidate: str, reference_trace: dict | None = None,
-                    candidate_trace: dict | None = None) -> list[JudgedError]:
-    """Differences between two programs of ``task`` (charts need their traces)."""
+                    candidate_trace: dict | None = None, visual: VisualMatch | None = None) -> list[JudgedError]:
+    """Differences between two programs of ``task`` (charts need their traces). ``visual``: how the
+    two renders compare, when known; identical renders have no differences to report."""
+    if visual is not None and visual.identical:
+        return []
     if task == "chart":
         from verm_rl.judge.structural.chart import compare_chart_traces
 
@@ -71,16 +79,23 @@ class StructuralJudge(JudgeBackend):
         start = time.monotonic()
         if not request.reference_source or not request.candidate_source:
             return failed_judgement(request.task, "judge_failed", "the structural judge needs both programs")
+        visual = visual_match(request.reference_png, request.candidate_png)
+        notes = [visual.note()] if visual is not None and visual.note() else []
+        if visual is not None and visual.identical:
+            judgement = Judgement(task=request.task, notes=notes, seconds=time.monotonic() - start)
+            judgement.raw = json.dumps(judgement.to_json_answer())
+            return judgement
         try:
             traces = (None, None)
             if request.task == "chart":
                 traces = await asyncio.gather(self._trace(request.reference_source),
                                               self._trace(request.candidate_source))
-            errors = compare_sources(request.task, request.reference_source, request.candidate_source, *traces)
+            errors = compare_sources(request.task, request.reference_source, request.candidate_source, *traces,
+                                     visual=visual)
         except Exception as e:  # noqa: BLE001 - unparseable markup, untraceable chart
             return failed_judgement(request.task, "judge_failed", f"{type(e).__name__}: {e}",
                                     time.monotonic() - start)
-        judgement = Judgement(task=request.task, errors=errors, seconds=time.monotonic() - start)
+        judgement = Judgement(task=request.task, errors=errors, notes=notes, seconds=time.monotonic() - start)
         judgement.raw = json.dumps(judgement.to_json_answer())
         return judgement
 

@@ -13,6 +13,7 @@ from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 
 SERIES_KINDS = ("lines", "bars", "scatters", "fills")
+LAYOUT_TOLERANCE = 0.05  # axes moved by more than this share of the figure: a different layout
 
 
 def _err(category: str, severity: int, location: str, description: str) -> JudgedError:
@@ -23,22 +24,35 @@ def _series_values(kind: str, s: dict[str, Any]) -> list[float]:
     if kind == "lines" or kind == "scatters":
         return list(s.get("y", [])) + list(s.get("x", []))
     if kind == "bars":
-        return list(s.get("values", []))
+        return list(s.get("values", [])) + list(s.get("bottoms", []))
     return list(s.get("y", []))
 
 
-def _series_color(kind: str, s: dict[str, Any]) -> str | None:
-    if kind == "bars":
-        colors = [c for c in s.get("colors", []) if c]
-        return colors[0] if colors else None
-    return s.get("color")
+def _series_colors(kind: str, s: dict[str, Any]) -> list[str]:
+    """The distinct colours a series shows (bars and scatters may colour each item)."""
+    if kind in ("bars", "scatters") and s.get("colors"):
+        return list(dict.fromkeys(c for c in s["colors"] if c))
+    return [s["color"]] if s.get("color") else []
 
 
-def _pair_series(ref: list[dict], cand: list[dict]) -> list[tuple[dict, dict]]:
-    """Series to compare: in order when the counts agree; else those with the same label (a missing
-    series is a structure error, not a data error of its neighbours)."""
+def _pair_cost(kind: str, a: dict[str, Any], b: dict[str, Any]) -> float:
+    change = rules.relative_change(_series_values(kind, a), _series_values(kind, b))
+    return (float(a.get("label", "") != b.get("label", "")) + float(_series_colors(kind, a) != _series_colors(kind, b))
+            + min(change, 10.0) / 10.0 + float(kind == "lines" and (a["linestyle"], a["marker"])
+                                                 != (b["linestyle"], b["marker"])))
+
+
+def _pair_series(kind: str, ref: list[dict], cand: list[dict]) -> list[tuple[dict, dict]]:
+    """Series to compare. Equal counts: the assignment of least total difference (label, colour,
+    values, style), so drawing the same series in another order changes nothing. Otherwise those
+    with the same label (a missing series is a structure error, not a data error of its neighbours)."""
     if len(ref) == len(cand):
-        return list(zip(ref, cand))
+        if len(ref) <= 1:
+            return list(zip(ref, cand))
+        from scipy.optimize import linear_sum_assignment
+
+        rows, cols = linear_sum_assignment([[_pair_cost(kind, a, b) for b in cand] for a in ref])
+        return [(ref[r], cand[c]) for r, c in sorted(zip(rows, cols))]
     by_label = {s.get("label"): s for s in cand if s.get("label")}
     return [(s, by_label[s["label"]]) for s in ref if s.get("label") in by_label]
 
@@ -61,7 +75,7 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
     data_changed = type_changed or series_changed
     if not type_changed:
         for kind in SERIES_KINDS:
-            for j, (sa, sb) in enumerate(_pair_series(a[kind], b[kind])):
+            for j, (sa, sb) in enumerate(_pair_series(kind, a[kind], b[kind])):
                 sev = rules.data_severity(_series_values(kind, sa), _series_values(kind, sb))
                 if sev:
                     data_changed = True
@@ -115,8 +129,24 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
         errs.append(_err("text", rules.TEXT_SEVERITY["annotation"], loc, "annotations differ"))
     # style
     if not (type_changed or series_changed):
-        colors_a = [_series_color(k, s) for k in SERIES_KINDS for s in a[k]]
-        colors_b = [_series_color(k, s) for k in SERIES_KINDS for s in b[k]]
+        colors_a, colors_b, item_pairs = [], [], {}
+        for k in SERIES_KINDS:
+            for sa, sb in _pair_series(k, a[k], b[k]):
+                ia, ib = sa.get("colors") or [], sb.get("colors") or []
+                multi = len(set(ia)) > 1 or len(set(ib)) > 1
+                if k in ("bars", "scatters") and multi and len(ia) == len(ib):
+                    # items coloured one by one: compared item by item (position order), each change once
+                    item_pairs.update({(x, y): None for x, y in zip(ia, ib) if x != y})
+                else:
+                    colors_a += _series_colors(k, sa)
+                    colors_b += _series_colors(k, sb)
+            paired = {id(x) for pair in _pair_series(k, a[k], b[k]) for x in pair}
+            colors_a += [c for s in a[k] if id(s) not in paired for c in _series_colors(k, s)]
+            colors_b += [c for s in b[k] if id(s) not in paired for c in _series_colors(k, s)]
+        for x, y in item_pairs:
+            sev = rules.color_severity(x, y)
+            if sev or (x is None) != (y is None):
+                errs.append(_err("style", sev or 2, loc, f"colour {x} vs {y}"))
         if a.get("pie") and b.get("pie") and len(a["pie"]["colors"]) == len(b["pie"]["colors"]):
             colors_a += a["pie"]["colors"]
             colors_b += b["pie"]["colors"]
@@ -124,9 +154,13 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
             sev = rules.color_severity(colors_a[ia], colors_b[ib])
             if sev:
                 errs.append(_err("style", sev, loc, f"colour {colors_a[ia]} vs {colors_b[ib]} (dE {de:.0f})"))
-        for j, (sa, sb) in enumerate(zip(a["lines"], b["lines"])):
+        for j, (sa, sb) in enumerate(_pair_series("lines", a["lines"], b["lines"])):
             if (sa["linestyle"], sa["marker"]) != (sb["linestyle"], sb["marker"]):
                 errs.append(_err("style", rules.STYLE_DETAIL, f"{loc}, line {j + 1}", "line style or marker differs"))
+    shapes_a, shapes_b = a.get("shapes", []), b.get("shapes", [])
+    if len(shapes_a) != len(shapes_b):
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["series"], loc,
+                         f"{len(shapes_a)} other shapes (patches) vs {len(shapes_b)}"))
     if a.get("grid_on") != b.get("grid_on"):
         change = "missing" if a.get("grid_on") else "added"
         errs.append(_err("style", rules.STYLE_DETAIL, loc, f"grid lines {change}"))
@@ -144,9 +178,14 @@ def compare_chart_traces(ref: dict[str, Any], cand: dict[str, Any]) -> list[Judg
                          f"{len(axes_a)} subplots vs {len(axes_b)}"))
     geometry = lambda axes: sorted({tuple(x["grid"][:2]) for x in axes if x.get("grid")})  # noqa: E731
     layout_changed = geometry(axes_a) != geometry(axes_b)
+    if not layout_changed and len(axes_a) == len(axes_b):  # axes placed by hand (add_axes): by position
+        layout_changed = any(not x.get("grid") and not y.get("grid") and x.get("position") and y.get("position")
+                             and max(abs(p - q) for p, q in zip(x["position"], y["position"])) > LAYOUT_TOLERANCE
+                             for x, y in zip(axes_a, axes_b))
     if layout_changed and len(axes_a) == len(axes_b):
-        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["layout"], "figure",
-                         f"subplot grid {geometry(axes_a)} vs {geometry(axes_b)}"))
+        what = (f"subplot grid {geometry(axes_a)} vs {geometry(axes_b)}" if geometry(axes_a) != geometry(axes_b)
+                else "axes placed differently")
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["layout"], "figure", what))
     for i, (a, b) in enumerate(zip(axes_a, axes_b)):
         errs += _compare_axes(i, a, b, layout_changed)
     sev = rules.text_severity("suptitle", ref.get("suptitle", ""), cand.get("suptitle", ""))

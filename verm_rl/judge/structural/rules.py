@@ -73,6 +73,12 @@ def delta_e(hex_a: str, hex_b: str) -> float:
     return float(deltaE_ciede2000(lab(hex_a), lab(hex_b)))
 
 
+def seen_color(hex_color: str, alpha: float = 1.0) -> str:
+    """'#rrggbb' drawn at ``alpha`` over white, as the critic compares colours (what is seen)."""
+    a = min(max(float(alpha), 0.0), 1.0)
+    return "#" + "".join(f"{round(int(hex_color[i:i + 2], 16) * a + 255 * (1 - a)):02x}" for i in (1, 3, 5))
+
+
 def color_severity(hex_a: str | None, hex_b: str | None) -> int:
     if not hex_a or not hex_b:
         return 0

@@ -1,36 +1,78 @@
-"""SVG trees compared element by element: structure (which elements), shape (geometry normalised
-to the viewBox), style (fill/stroke colours by CIEDE2000, stroke width), text and symbols."""
+"""SVGs compared by what they draw, after resolution, element by element.
+
+Parsing resolves everything that changes how an SVG is *written* but not what it *shows*
+(``svgelements``, a maintained SVG library): transforms (translate/scale/rotate/skew/matrix, nested
+groups, ``viewBox`` and ``preserveAspectRatio``), CSS ``style`` attributes, ``<style>`` blocks with
+simple selectors, inherited presentation attributes, ``<use>`` expanded, units converted,
+``display:none`` dropped. Each drawn element then becomes one ``SvgElement`` in a common
+representation: its outline as points in canvas percent (0–100 on the larger side), so a ``<rect>``
+and the equivalent ``<path>``/``<polygon>`` are the same element, and a ``<circle>`` is an
+``<ellipse>`` with equal radii. Colours are the ones seen: fill/stroke opacity and ``opacity`` laid
+over white. Comparison: structure (which elements, which kind of outline), shape (how far the
+outline moved), style (colours by CIEDE2000, stroke width), text and symbols.
+"""
 
 from __future__ import annotations
 
 import difflib
+import io
+import math
 import re
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 
 DRAWABLE = ("rect", "circle", "ellipse", "line", "polyline", "polygon", "path", "text", "image", "use")
+# the attributes the injector edits, per tag (the critic itself compares resolved outlines)
 GEOMETRY = {"rect": ("x", "y", "width", "height", "rx"), "circle": ("cx", "cy", "r"),
             "ellipse": ("cx", "cy", "rx", "ry"), "line": ("x1", "y1", "x2", "y2"), "text": ("x", "y", "font-size"),
             "image": ("x", "y", "width", "height"), "use": ("x", "y")}
 SHAPE_THRESHOLDS = ((0.10, 3), (0.03, 2), (0.005, 1))
+CANVAS = 100.0  # resolved coordinates are percent of the larger canvas side
+SAME_OUTLINE = 0.2  # outlines closer than this (canvas percent, Hausdorff) are one shape drawn two ways
+SAMPLES = 64
+MAX_ASSIGNMENT = 40_000  # elements² above which differing blocks are paired in order
 _NUM = re.compile(r"-?\d*\.?\d+(?:e-?\d+)?", re.IGNORECASE)
+_TSPAN = re.compile(r"</?(?:\w+:)?tspan\b[^>]*>", re.IGNORECASE)
 
 
 @dataclass
 class SvgElement:
+    """One drawn element. ``tag`` is the source tag (for locations); ``kind`` what the outline is:
+    ``polygon`` (closed, straight), ``polyline`` (open, straight), ``curve`` (arcs or Béziers),
+    ``text`` or ``image``. ``geometry``: outline points (x, y, … in canvas percent); text: x, y,
+    font size. ``samples``: points along the outline, for outlines written with different vertices."""
+
     tag: str
     geometry: list[float]
     fill: str | None
     stroke: str | None
     stroke_width: float | None
     text: str = ""
+    kind: str = ""
+    path: object = field(default=None, repr=False, compare=False)  # resolved svgelements Path, for sampling
+    scale: float = field(default=1.0, repr=False, compare=False)
+    _samples: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def samples(self) -> np.ndarray | None:
+        """Points along the outline (canvas percent), computed on first use: only outlines written
+        with different vertices need them."""
+        if self._samples is None and self.path is not None:
+            try:
+                pts = np.asarray(self.path.npoint(np.linspace(0.0, 1.0, SAMPLES)), dtype=float).reshape(-1, 2)
+            except (ValueError, ZeroDivisionError, IndexError):
+                pts = np.asarray(self.geometry, dtype=float).reshape(-1, 2) / self.scale
+            self._samples = pts * self.scale
+        return self._samples
 
 
 @dataclass
 class SvgTree:
-    size: float  # the larger viewBox dimension
+    size: float  # coordinates are in percent of the larger canvas side: always CANVAS
     elements: list[SvgElement] = field(default_factory=list)
 
 
@@ -39,20 +81,15 @@ def _local(tag: str) -> str:
 
 
 def _color(value: str | None) -> str | None:
+    """A colour string (CSS names, #rgb, rgb(), hsl()) as '#rrggbb'; None for none/paint servers."""
     if not value or value.strip().lower() in ("none", "transparent", "inherit", "currentcolor") or "url(" in value:
         return None
-    from matplotlib.colors import to_hex
+    from tinycss2.color3 import parse_color
 
-    try:
-        return to_hex(value.strip())
-    except ValueError:
+    parsed = parse_color(value.strip())
+    if parsed is None or isinstance(parsed, str):
         return None
-
-
-def _style_attr(el, name: str) -> str | None:
-    style = el.get("style") or ""
-    m = re.search(rf"(?:^|;)\s*{name}\s*:\s*([^;]+)", style)
-    return m.group(1).strip() if m else el.get(name)
+    return "#" + "".join(f"{round(min(max(c, 0.0), 1.0) * 255):02x}" for c in parsed[:3])
 
 
 def _num(value: str | None) -> float:
@@ -60,33 +97,109 @@ def _num(value: str | None) -> float:
     return float(m.group(0)) if m else 0.0
 
 
-def parse_svg(source: str) -> SvgTree:
-    import defusedxml.ElementTree as DET
+def _seen(color, raw: str | None, opacity: float) -> str | None:
+    """The colour as seen: None for none/gradients, else the colour with its alpha over white."""
+    if color is None or color.value is None or (raw and "url(" in str(raw)):
+        return None
+    alpha = (color.alpha / 255.0) * opacity
+    if alpha <= 0.0:
+        return None
+    rgb = [c * alpha + 255 * (1 - alpha) for c in (color.red, color.green, color.blue)]
+    return "#" + "".join(f"{round(v):02x}" for v in rgb)
 
-    root = DET.fromstring(source.encode(), forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    vb = [float(v) for v in _NUM.findall(root.get("viewBox") or "")]
-    size = max(vb[2:4]) if len(vb) == 4 else max(_num(root.get("width")) or 100.0, _num(root.get("height")) or 100.0)
-    tree = SvgTree(size=size or 100.0)
-    for el in root.iter():
-        tag = _local(el.tag)
-        if tag not in DRAWABLE:
+
+def _outline(path) -> tuple[str, list[float]]:
+    """(kind, vertices incl. Bézier control points) of a resolved path."""
+    from svgelements import Arc, Close, CubicBezier, Line, Move, QuadraticBezier
+
+    points: list[float] = []
+    curved, closed = False, False
+    for seg in path:
+        if isinstance(seg, Move):
+            pts = [seg.end]
+        elif isinstance(seg, Close):
+            closed = True
             continue
-        if tag in GEOMETRY:
-            geometry = [_num(el.get(a)) for a in GEOMETRY[tag]]
-        elif tag in ("polyline", "polygon"):
-            geometry = [float(v) for v in _NUM.findall(el.get("points") or "")]
-        else:  # path
-            geometry = [float(v) for v in _NUM.findall(el.get("d") or "")]
-        width = _style_attr(el, "stroke-width")
-        tree.elements.append(SvgElement(
-            tag, geometry, _color(_style_attr(el, "fill") or ("#000000" if tag != "line" else None)),
-            _color(_style_attr(el, "stroke")), _num(width) if width else None,
-            " ".join("".join(el.itertext()).split()) if tag == "text" else "",
-        ))
+        elif isinstance(seg, Line):
+            pts = [seg.end]
+        elif isinstance(seg, QuadraticBezier):
+            curved, pts = True, [seg.control, seg.end]
+        elif isinstance(seg, CubicBezier):
+            curved, pts = True, [seg.control1, seg.control2, seg.end]
+        elif isinstance(seg, Arc):
+            curved, pts = True, [seg.end]
+        else:
+            continue
+        for p in pts:
+            points += [float(p.x), float(p.y)]
+    if closed and len(points) >= 4 and points[-2:] == points[:2]:
+        points = points[:-2]  # an explicit return to the start is the same outline as Z
+    kind = "curve" if curved else ("polygon" if closed else "polyline")
+    return kind, points
+
+
+def _flatten_tspans(source: str) -> str:
+    """Text split into ``<tspan>`` pieces reads as one string (positions of the pieces are dropped)."""
+    return _TSPAN.sub("", source)
+
+
+def parse_svg(source: str) -> SvgTree:
+    """The drawn elements of ``source``, resolved (see the module docstring). Unsafe XML raises."""
+    import defusedxml.ElementTree as DET
+    from svgelements import SVG, Image, Path, Shape, Text
+
+    DET.fromstring(source.encode(), forbid_dtd=True, forbid_entities=True, forbid_external=True)  # safety gate
+    svg = SVG.parse(io.StringIO(_flatten_tspans(source)), reify=True, width=CANVAS, height=CANVAS)
+    width = float(svg.width or CANVAS) if not isinstance(svg.width, str) else CANVAS
+    height = float(svg.height or CANVAS) if not isinstance(svg.height, str) else CANVAS
+    scale = CANVAS / max(width, height, 1e-9)
+    tree = SvgTree(size=CANVAS)
+    for el in svg.elements():
+        tag = str(el.values.get("tag", "")) if hasattr(el, "values") else ""
+        opacity = _opacity(el)
+        if isinstance(el, Text):
+            if not (el.text or "").strip():
+                continue
+            m = el.transform
+            x, y = m.point_in_matrix_space((el.x, el.y)) if m is not None else (el.x, el.y)
+            size = float(el.font_size or 16) * (math.sqrt(abs(m.determinant)) if m is not None else 1.0)
+            fill = _seen(el.fill, el.values.get("fill"), opacity)
+            tree.elements.append(SvgElement("text", [float(x) * scale, float(y) * scale, size * scale], fill,
+                                            _seen(el.stroke, el.values.get("stroke"), opacity), None,
+                                            " ".join(el.text.split()), kind="text"))
+        elif isinstance(el, Image):
+            # placed by its own frame (svgelements' bbox needs the image data loaded, which we never do)
+            w, h = float(el.width or 0), float(el.height or 0)
+            corners = [el.transform.point_in_matrix_space((el.x + dx, el.y + dy)) for dx in (0, w) for dy in (0, h)]
+            x0, y0 = min(c[0] for c in corners), min(c[1] for c in corners)
+            x1, y1 = max(c[0] for c in corners), max(c[1] for c in corners)
+            tree.elements.append(SvgElement("image", [v * scale for v in (x0, y0, x1, y1)], None, None, None,
+                                            kind="image"))
+        elif isinstance(el, Shape):
+            path = Path(el)
+            if not len(path):
+                continue
+            kind, points = _outline(path)
+            fill = None if tag == "line" or kind == "polyline" and len(points) <= 4 else \
+                _seen(el.fill, el.values.get("fill"), opacity)
+            stroke = _seen(el.stroke, el.values.get("stroke"), opacity)
+            if fill is None and stroke is None:
+                continue  # nothing is painted
+            width = float(el.stroke_width) * scale if stroke is not None and el.stroke_width is not None else None
+            tree.elements.append(SvgElement(tag or kind, [v * scale for v in points], fill, stroke, width,
+                                            kind=kind, path=path, scale=scale))
     return tree
 
 
+def _opacity(el) -> float:
+    try:
+        return max(0.0, min(1.0, float(el.values.get("opacity", 1.0))))
+    except (TypeError, ValueError, AttributeError):
+        return 1.0
+
+
 def shape_severity(old: list[float], new: list[float], size: float) -> int:
+    """Severity of an outline change: the largest point displacement over ``size``."""
     if len(old) != len(new):
         return 2
     if not old:
@@ -98,19 +211,74 @@ def shape_severity(old: list[float], new: list[float], size: float) -> int:
     return 0
 
 
+def _closed_alignments(points: list[float]) -> list[list[float]]:
+    """Every starting vertex and both directions of a closed outline (one polygon, many spellings)."""
+    pts = [points[i:i + 2] for i in range(0, len(points), 2)]
+    out = []
+    for seq in (pts, pts[::-1]):
+        for k in range(len(seq)):
+            out.append([v for p in seq[k:] + seq[:k] for v in p])
+    return out
+
+
+def _hausdorff(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    if a is None or b is None or not len(a) or not len(b):
+        return math.inf
+    d = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+    return float(max(d.min(axis=1).max(), d.min(axis=0).max()))
+
+
+def outline_change(a: SvgElement, b: SvgElement) -> list[float]:
+    """``b``'s geometry in the vertex order that best matches ``a`` — or, when the two outlines are
+    written with different vertices (a circle as four arcs or two), ``a``'s own geometry when they
+    trace the same curve, else ``b``'s samples' displacement as a one-number geometry pair."""
+    if a.kind == "text" or a.kind == "image":
+        return b.geometry
+    if len(a.geometry) == len(b.geometry):
+        candidates = _closed_alignments(b.geometry) if a.kind == "polygon" else [b.geometry, _reversed(b.geometry)]
+        return min(candidates, key=lambda g: max((abs(x - y) for x, y in zip(a.geometry, g)), default=0.0))
+    return a.geometry if _hausdorff(a.samples, b.samples) < SAME_OUTLINE else []
+
+
+def _reversed(points: list[float]) -> list[float]:
+    return [v for i in range(len(points) - 2, -2, -2) for v in points[i:i + 2]]
+
+
+def element_shape_severity(a: SvgElement, b: SvgElement, size: float = CANVAS) -> int:
+    """Shape severity between two resolved elements (the injector labels with this too)."""
+    if a.kind not in ("text", "image") and len(a.geometry) != len(b.geometry):
+        dist = _hausdorff(a.samples, b.samples)
+        if dist < SAME_OUTLINE:
+            return 0
+        return shape_severity([0.0], [dist], size) or 1
+    return shape_severity(a.geometry, outline_change(a, b), size)
+
+
 def _err(category: str, severity: int, location: str, description: str) -> JudgedError:
     return JudgedError(f"{category}_error", severity, location, description)
 
 
+def _extent(e: SvgElement) -> tuple[float, float, float, float]:
+    pts = e.samples if e.samples is not None and len(e.samples) else np.asarray(e.geometry[:2] or [0, 0]).reshape(-1, 2)
+    return (*pts.min(axis=0), *pts.max(axis=0))
+
+
 def _signature(e: SvgElement) -> str:
-    return f"{e.tag}|{[round(v, 2) for v in e.geometry]}|{e.fill}|{e.stroke}|{e.stroke_width}|{e.text}"
+    geometry = [round(v, 1) for v in e.geometry]
+    if e.kind == "polygon" and geometry:
+        geometry = min(([round(v, 1) for v in g] for g in _closed_alignments(e.geometry)), key=lambda g: g)
+    return f"{e.kind}|{geometry}|{e.fill}|{e.stroke}|{e.stroke_width and round(e.stroke_width, 2)}|{e.text}"
 
 
 def _distance(a: SvgElement, b: SvgElement, size: float) -> float:
-    if a.tag != b.tag:
+    if (a.kind == "text") != (b.kind == "text") or (a.kind == "image") != (b.kind == "image"):
         return 100.0
-    geo = (max((abs(x - y) for x, y in zip(a.geometry, b.geometry)), default=0.0) / max(size, 1e-9)
-           if len(a.geometry) == len(b.geometry) else 1.0)
+    if len(a.geometry) == len(b.geometry):
+        g = outline_change(a, b)
+        geo = max((abs(x - y) for x, y in zip(a.geometry, g)), default=0.0) / max(size, 1e-9)
+    else:  # outlines written with different vertices: compare their extents (cheap; pairs only)
+        geo = min(max(abs(x - y) for x, y in zip(_extent(a), _extent(b))) / max(size, 1e-9), 1.0)
+    geo += 0.5 * float(a.kind != b.kind)
     col = sum(rules.delta_e(x, y) / 100 if x and y else float(x != y)
               for x, y in ((a.fill, b.fill), (a.stroke, b.stroke)))
     return geo + col + float(a.text != b.text)
@@ -128,10 +296,16 @@ def _align_elements(ref: SvgTree, cand: SvgTree) -> tuple[list[tuple[int, int]],
             pairs += list(zip(range(i1, i2), range(j1, j2)))
             continue
         block_a, block_b = list(range(i1, i2)), list(range(j1, j2))
+        if len(block_a) * len(block_b) > MAX_ASSIGNMENT:  # a huge rewrite: pair in order, stay fast
+            n = min(len(block_a), len(block_b))
+            pairs += list(zip(block_a[:n], block_b[:n]))
+            missing += block_a[n:]
+            extra += block_b[n:]
+            continue
         if block_a and block_b:
             cost = [[_distance(ref.elements[i], cand.elements[j], ref.size) for j in block_b] for i in block_a]
             rows, cols = linear_sum_assignment(cost)
-            matched = [(block_a[r], block_b[c]) for r, c in zip(rows, cols)]
+            matched = [(block_a[r], block_b[c]) for r, c in zip(rows, cols) if cost[r][c] < 100.0]
         else:
             matched = []
         pairs += matched
@@ -144,20 +318,18 @@ def compare_svgs(ref: SvgTree, cand: SvgTree) -> list[JudgedError]:
     errs: list[JudgedError] = []
     pairs, missing, extra = _align_elements(ref, cand)
     for i in missing:
-        errs.append(_err("structure", 2, f"element {i + 1}", f"<{ref.elements[i].tag}> missing"))
+        errs.append(_err("structure", 2, f"<{ref.elements[i].tag}> {i + 1}", f"<{ref.elements[i].tag}> missing"))
     for j in extra:
         errs.append(_err("structure", 2, f"element {j + 1} of the candidate", f"extra <{cand.elements[j].tag}>"))
-    for i, j in list(pairs):
-        if ref.elements[i].tag != cand.elements[j].tag:
-            errs.append(_err("structure", 2, f"element {i + 1}",
-                             f"<{ref.elements[i].tag}> drawn as <{cand.elements[j].tag}>"))
-    pairs = [(i, j) for i, j in pairs if ref.elements[i].tag == cand.elements[j].tag]
     for i, j in pairs:
         a, b = ref.elements[i], cand.elements[j]
         loc = f"<{a.tag}> {i + 1}"
-        sev = shape_severity(a.geometry, b.geometry, ref.size)
-        if sev:
-            errs.append(_err("shape", sev, loc, "position, size or outline differs"))
+        if a.kind != b.kind and _hausdorff(a.samples, b.samples) >= SAME_OUTLINE:
+            errs.append(_err("structure", 2, loc, f"<{a.tag}> drawn as <{b.tag}>"))
+        else:
+            sev = element_shape_severity(a, b, ref.size)
+            if sev:
+                errs.append(_err("shape", sev, loc, "position, size or outline differs"))
         for attr in ("fill", "stroke"):
             ca, cb = getattr(a, attr), getattr(b, attr)
             if (ca is None) != (cb is None):
@@ -167,7 +339,7 @@ def compare_svgs(ref: SvgTree, cand: SvgTree) -> list[JudgedError]:
                 if sev:
                     errs.append(_err("style", sev, loc, f"{attr} {ca} vs {cb}"))
         if a.stroke_width is not None and b.stroke_width is not None and abs(a.stroke_width - b.stroke_width) > 0.25:
-            errs.append(_err("style", 1, loc, f"stroke width {a.stroke_width:g} vs {b.stroke_width:g}"))
+            errs.append(_err("style", 1, loc, f"stroke width {a.stroke_width:.3g} vs {b.stroke_width:.3g}"))
         sev = rules.text_severity("text", a.text, b.text)
         if sev:
             errs.append(_err("text_symbol", sev, loc, f"'{a.text}' vs '{b.text}'"))

@@ -1,13 +1,12 @@
 """Tables as cell grids (markdown or HTML, row/col spans expanded) and their comparison.
 
 Layout: row count, column count, merged cells (spans), header rows. Content: cells of aligned
-rows and columns (difflib alignment when the shapes differ), numeric cells as numeric_error,
+rows and columns (a global alignment by cell agreement when the shapes differ), numeric cells as numeric_error,
 other cells as text_error. Cells covered by a span in either table are not compared as text.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -123,16 +122,40 @@ def _err(category: str, severity: int, description: str) -> JudgedError:
     return JudgedError(f"{category}_error", severity, "", description)
 
 
+GAP_COST = 0.6  # skipping a row/column; matching two rows costs the share of their cells that differ
+
+
+def _mismatch(a: tuple, b: tuple) -> float:
+    n = max(len(a), len(b), 1)
+    return 1.0 - sum(rules.normalise_text(x) == rules.normalise_text(y) for x, y in zip(a, b)) / n
+
+
 def _align(a: list[tuple], b: list[tuple]) -> list[tuple[int, int]]:
-    """Index pairs of matching items (rows or columns), in order, by difflib then by position."""
+    """Index pairs of matching items (rows or columns), in order. Equal counts pair by position;
+    otherwise a global alignment (Needleman–Wunsch) where matching costs the share of differing
+    cells, so a dropped row next to an edited one does not shift the pairing."""
     if len(a) == len(b):
         return list(zip(range(len(a)), range(len(b))))
-    pairs = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag in ("equal", "replace"):
-            pairs += list(zip(range(i1, i2), range(j1, j2)))
-    return pairs
+    n, m = len(a), len(b)
+    cost = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        cost[i][0] = i * GAP_COST
+    for j in range(1, m + 1):
+        cost[0][j] = j * GAP_COST
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i][j] = min(cost[i - 1][j - 1] + _mismatch(a[i - 1], b[j - 1]),
+                             cost[i - 1][j] + GAP_COST, cost[i][j - 1] + GAP_COST)
+    pairs, i, j = [], n, m
+    while i and j:
+        if abs(cost[i][j] - (cost[i - 1][j - 1] + _mismatch(a[i - 1], b[j - 1]))) < 1e-9:
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif abs(cost[i][j] - (cost[i - 1][j] + GAP_COST)) < 1e-9:
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
 
 
 def _cell_error(ref: str, cand: str, where: str) -> JudgedError | None:

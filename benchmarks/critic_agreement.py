@@ -1,5 +1,5 @@
 """The structural critic on injected errors: multi-error pairs (2–4 errors of different categories
-at once), scored by matched (category, location).
+at once), scored by matched (category, location) and by VC-RewardBench's F1h/F1s/Sc (deterministic matcher).
 
     .venv/bin/python benchmarks/critic_agreement.py [--refs 60] [--seed 424242] [--pairs 2]
 
@@ -42,9 +42,10 @@ def main() -> None:
     figures = {}
     for task in ("chart", "table", "svg"):
         if task in result:
-            o = figures[task] = result[task].overall()
+            o = figures[task] = {**result[task].overall(), **result[task].vc_rewardbench()}
             print(f"{task:6} pairs {int(o['pairs']):4d}  errors {int(o['support']):4d}  precision {o['precision']:.3f}"
-                  f"  recall {o['recall']:.3f}  exact pairs {o['exact_pairs']:.3f}")
+                  f"  recall {o['recall']:.3f}  exact pairs {o['exact_pairs']:.3f}  VC-RewardBench F1h {o['f1_hard']:.1f}"
+                  f" F1s {o['f1_soft']:.1f} Sc {o['sc']:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

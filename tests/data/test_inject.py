@@ -146,3 +146,22 @@ def test_score_errors_matches_category_and_location():
     agg.add(found, true, "chart")
     agg.add(true, true, "chart")
     assert agg.overall()["precision"] == 0.75 and agg.overall()["exact_pairs"] == 0.5
+
+
+def test_located_agreement_scores_vc_rewardbench_f1_and_sc():
+    from verm_rl.eval.agreement import LocatedAgreement
+    from verm_rl.judge.schema import JudgedError
+
+    a = [JudgedError("data_error", 3, "subplot 1", "bar 'B' is 40 instead of 20")]
+    b = [JudgedError("text_error", 1, "title", "title reads 'Sales' instead of 'Revenue'"),
+         JudgedError("style_error", 2, "legend", "legend in the lower left instead of the upper right")]
+    perfect = LocatedAgreement()
+    perfect.add(a, a, "chart")
+    perfect.add(b, b, "chart")
+    s = perfect.vc_rewardbench()
+    assert s["f1_hard"] == 100.0 and s["f1_soft"] == 100.0 and abs(s["sc"] - 100.0) < 1e-9
+    missed = LocatedAgreement()
+    missed.add([], a, "chart")  # nothing found: 1 FN
+    missed.add(b, b, "chart")   # 2 TP
+    s = missed.vc_rewardbench()
+    assert abs(s["f1_hard"] - 100 * 2 * 2 / (2 * 2 + 0 + 1)) < 1e-9  # P = 1, R = 2/3

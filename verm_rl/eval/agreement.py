@@ -62,8 +62,8 @@ def location_key(task: str, location: str) -> str:
 def score_errors(predicted: Iterable[JudgedError], true: Iterable[JudgedError], task: str) -> dict[str, float]:
     """Precision and recall of one pair's errors, matched one-to-one by (category, location key).
 
-    Deterministic stand-in for VC-RewardBench's error matching: when ``verm_rl.eval.vc_rewardbench``
-    lands, this function delegates to it and every caller follows."""
+    Exact-key matching for labels and critic that share one rule book (so locations agree verbatim);
+    ``LocatedAgreement.vc_rewardbench`` scores the same pairs with VC-RewardBench's F1h/F1s/Sc."""
     pc = Counter((e.category, location_key(task, e.location)) for e in predicted)
     tc = Counter((e.category, location_key(task, e.location)) for e in true)
     tp = sum((pc & tc).values())
@@ -81,9 +81,12 @@ class LocatedAgreement:
     fn: int = 0
     pairs: int = 0
     exact: int = 0  # pairs where every error was found and nothing else
+    triples: list = field(default_factory=list)  # (task, predicted, true) for VC-RewardBench scoring
 
     def add(self, predicted: Iterable[JudgedError], true: Iterable[JudgedError], task: str) -> dict[str, float]:
-        s = score_errors(list(predicted), list(true), task)
+        predicted, true = list(predicted), list(true)
+        self.triples.append((task, predicted, true))
+        s = score_errors(predicted, true, task)
         self.tp, self.fp, self.fn, self.pairs = self.tp + s["tp"], self.fp + s["fp"], self.fn + s["fn"], self.pairs + 1
         self.exact += s["fp"] == 0 and s["fn"] == 0
         return s
@@ -91,6 +94,13 @@ class LocatedAgreement:
     def overall(self) -> dict[str, float]:
         return {**Agreement._pr(self.tp, self.fp, self.fn), "pairs": float(self.pairs),
                 "exact_pairs": self.exact / self.pairs if self.pairs else 1.0}
+
+    def vc_rewardbench(self) -> dict[str, float]:
+        """F1h / F1s / Sc (×100) of the same pairs as VC-RewardBench scores a judge (deterministic matcher)."""
+        from verm_rl.eval.vc_rewardbench import score_lists
+
+        avg = score_lists(self.triples)["avg"]
+        return {"f1_hard": avg["f1_hard"], "f1_soft": avg["f1_soft"], "sc": avg["sc"]}
 
 
 async def measure_multi_agreement(references: Iterable, render, seed: int = 0, n: int = 2,

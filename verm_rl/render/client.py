@@ -53,6 +53,22 @@ class RenderOptions:
         return out
 
 
+# Variables a worker may inherit; everything else (API keys, tokens, cloud credentials) stays out.
+ENV_ALLOW = ("PATH", "PYTHONPATH", "LANG", "LANGUAGE", "TZ", "HOME", "TMPDIR", "LD_LIBRARY_PATH", "VIRTUAL_ENV",
+             "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "FONTCONFIG_PATH", "FONTCONFIG_FILE",
+             "PLAYWRIGHT_BROWSERS_PATH")
+ENV_ALLOW_PREFIXES = ("LC_", "VERM_RL_")
+
+
+def worker_environment(environ: Any) -> dict[str, str]:
+    """The environment a warm worker starts with: an allow-list, single-threaded BLAS, a fixed hash
+    seed (set iteration order, hence pixels, is the same in every worker)."""
+    env = {k: v for k, v in environ.items() if k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)}
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
+               PYTHONHASHSEED="0")
+    return env
+
+
 class WarmWorker:
     """One warm worker subprocess (``verm_rl.render.worker``) and the pipe to it."""
 
@@ -66,8 +82,7 @@ class WarmWorker:
         self._lock = threading.Lock()
 
     def _start(self) -> None:
-        env = dict(os.environ)
-        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        env = worker_environment(os.environ)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "verm_rl.render.worker", self.family],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,

@@ -22,6 +22,7 @@ import tempfile
 import time
 from typing import Any
 
+from verm_rl.render.fsview import FsView
 from verm_rl.render.protocol import decode_child_frame, encode_child_frame, read_message, write_message
 from verm_rl.render.result import RenderFailure
 from verm_rl.render.sandbox import (
@@ -52,7 +53,16 @@ DEFAULT_PREIMPORT = (
     "dataclasses", "enum", "time", "calendar", "warnings", "colorsys", "numbers", "bisect",
     "heapq", "array", "struct", "hashlib", "base64", "uuid", "pprint", "abc", "contextlib",
     "zoneinfo", "locale", "unicodedata", "difflib", "glob", "pathlib", "ctypes", "threading",
+    # codecs are imported lazily by name (np.load(encoding=...), open(..., encoding=...)): have them
+    # all loaded even where the view cannot show the standard library
+    "encodings.latin_1", "encodings.cp1252", "encodings.cp437", "encodings.utf_16", "encodings.utf_16_le",
+    "encodings.utf_16_be", "encodings.utf_32", "encodings.ascii", "encodings.iso8859_15", "encodings.cp850",
+    "encodings.idna", "encodings.unicode_escape", "encodings.raw_unicode_escape", "encodings.punycode",
+    "pickle", "gzip", "zipfile", "bz2", "lzma", "tempfile", "shutil", "urllib.request", "urllib.parse",
+    "http.client", "email", "html", "xml.etree.ElementTree", "sqlite3", "argparse", "logging", "inspect",
+    "traceback", "secrets", "hmac", "platform", "weakref", "types", "cmath", "shlex", "io", "os.path",
 )
+VIEW: FsView | None = None  # the filesystem a render sees, computed once per worker after the imports
 SIGNAL_KINDS = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "too_large"}
 
 
@@ -147,8 +157,9 @@ def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallbac
     guard = None
     marks = {"start": time.monotonic()}
     try:
-        _, layers, guard = enter_sandbox(cfg, base_vsize, fallback_scratch, layers)
+        _, layers, guard = enter_sandbox(cfg, base_vsize, fallback_scratch, layers, VIEW, {result_fd})
         header["layers"] = layers.summary()
+        sys.argv = ["script.py"]
         sys.stdout = sys.stderr = capture
         from verm_rl.render.images import is_blank
 
@@ -365,6 +376,9 @@ def main(argv: list[str] | None = None) -> None:
 
         images.is_blank(render_chart(WARMUP_PROGRAM, trace={}))
         _open_bundled_fonts()
+        global VIEW
+        VIEW = FsView.for_python()
+        info["view"] = VIEW.describe()
         gc.collect()
         gc.freeze()  # children then never walk (and copy-on-write) the warm objects in a gc pass
         info["layers"] = probe_layers((in_fd, out_fd))

@@ -283,13 +283,16 @@ def _scrub_environment(scratch: str) -> None:
     tempfile.tempdir = scratch
 
 
+_NETWORK_EVENTS = frozenset({
+    "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
+    "socket.gethostbyname", "socket.gethostbyaddr", "urllib.Request", "ftplib.connect",
+    "smtplib.connect", "http.client.connect", "webbrowser.open",
+})
 _BLOCKED_EVENTS = frozenset({
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
     "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "pty.spawn",
-    "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-    "socket.gethostbyname", "socket.gethostbyaddr", "urllib.Request", "ftplib.connect",
-    "smtplib.connect", "http.client.connect", "webbrowser.open", "os.chroot", "os.setxattr",
-})
+    "os.chroot", "os.setxattr",
+}) | _NETWORK_EVENTS
 _PATH_EVENTS = {
     "os.remove": 0, "os.rmdir": 0, "os.rename": 0, "os.mkdir": 0, "os.chmod": 0, "os.chown": 0,
     "os.symlink": 1, "os.link": 1, "os.truncate": 0, "os.utime": 0, "shutil.rmtree": 0,
@@ -298,11 +301,17 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
 class AuditGuard:
-    """Audit hook that refuses dangerous operations and remembers the first one tried."""
+    """Audit hook that refuses dangerous operations and remembers the first one tried.
+
+    ``violation``: the first refused process/signal/write operation (the render is ``forbidden``
+    whatever the program does next). ``network``: the first refused network call; a program that
+    catches it and still draws its figure is fine (``forbidden`` only when the program dies).
+    """
 
     def __init__(self, scratch: str):
         self.scratch = os.path.realpath(scratch)
         self.violation: str | None = None
+        self.network: str | None = None
 
     def _inside(self, path: object) -> bool:
         if isinstance(path, int):
@@ -316,14 +325,19 @@ class AuditGuard:
         real = os.path.realpath(path)
         return real == self.scratch or real.startswith(self.scratch + os.sep)
 
-    def _refuse(self, what: str) -> None:
-        if self.violation is None:
+    def _refuse(self, what: str, network: bool = False) -> None:
+        if network:
+            self.network = self.network or what
+        elif self.violation is None:
             self.violation = what
         raise ForbiddenOperation(f"sandbox: {what} is not allowed")
 
+    def reset(self) -> None:
+        self.violation = self.network = None
+
     def __call__(self, event: str, args: tuple) -> None:
         if event in _BLOCKED_EVENTS:
-            self._refuse(event)
+            self._refuse(event, event in _NETWORK_EVENTS)
         elif event == "open":
             path, mode, flags = (tuple(args) + (None, None, None))[:3]
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (

@@ -34,6 +34,7 @@ from verm_rl.render.sandbox import (
     enter_sandbox,
     fork_isolated,
 )
+from verm_rl.render.svg_server import RECYCLE_EVERY, SvgServer
 
 log = logging.getLogger("verm_rl.render.worker")
 
@@ -128,7 +129,7 @@ def _run_program(task: str, source: str, options: dict[str, Any], header: dict[s
         return png
     from verm_rl.render.svg import render_svg
 
-    return render_svg(source, int(options["svg_width"]), int(options["svg_height"]))
+    return render_svg(source, int(options["svg_width"]), int(options["svg_height"]), caps=options)
 
 
 def _classify(exc: BaseException, guard_violation: str | None) -> tuple[str, str]:
@@ -175,7 +176,8 @@ def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallbac
         header["ok"] = True
     except BaseException as exc:  # noqa: BLE001 - everything becomes a typed result
         png = None
-        header["error_kind"], header["message"] = _classify(exc, guard.violation if guard else None)
+        refused = (guard.violation or guard.network) if guard else None
+        header["error_kind"], header["message"] = _classify(exc, refused)
     header["stdout"] = capture.getvalue()
     marks["checked"] = time.monotonic()
     header["marks"] = marks
@@ -348,13 +350,17 @@ def render_table(browser: Any, request: dict[str, Any]) -> dict[str, Any]:
     return result.to_dict()
 
 
-def probe_layers(protocol_fds: tuple[int, int]) -> str:
-    """Render a trivial SVG in a child to see which isolation layers the kernel grants."""
+PROBE_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="9" height="9"/>'
+             '<text x="10" y="15" font-family="sans-serif" font-size="12">Ag</text></svg>')
+
+
+def probe_layers(svg_server: SvgServer) -> str:
+    """Start the SVG child with a probe render (text: fontconfig is warm too) and report which
+    isolation layers the kernel granted."""
     from verm_rl.render.client import RenderOptions
 
     options = RenderOptions().resolved("svg")
-    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
-    out = render_in_child({"task": "svg", "source": svg, "options": options}, protocol_fds)
+    out = svg_server.render({"task": "svg", "source": PROBE_SVG, "options": options}, sandbox_config(options))
     return out["meta"].get("layers") or f"probe failed: {out['message']}"
 
 
@@ -367,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(2, 1)  # stray prints go to stderr, never into the protocol
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     info: dict[str, Any] = {"family": family, "pid": os.getpid()}
-    browser = None
+    browser = svg_server = None
     if family == "python":
         modules = tuple(filter(None, os.environ.get("VERM_RL_PREIMPORT", "").split(","))) or DEFAULT_PREIMPORT
         info["missing_modules"] = preimport(modules)
@@ -376,12 +382,20 @@ def main(argv: list[str] | None = None) -> None:
 
         images.is_blank(render_chart(WARMUP_PROGRAM, trace={}))
         _open_bundled_fonts()
+        from verm_rl.render.sandbox import USERNS_REFUSED
+
         global VIEW
         VIEW = FsView.for_python()
         info["view"] = VIEW.describe()
+        # warm fontconfig for SVG text in this process (children inherit it)
+        images.is_blank(svg.render_svg(PROBE_SVG, 40, 20))
         gc.collect()
         gc.freeze()  # children then never walk (and copy-on-write) the warm objects in a gc pass
-        info["layers"] = probe_layers((in_fd, out_fd))
+        svg_server = SvgServer(view=VIEW, close_in_child=(in_fd, out_fd),
+                               recycle_every=int(os.environ.get("VERM_RL_SVG_RECYCLE", RECYCLE_EVERY)))
+        info["layers"] = probe_layers(svg_server)
+        if USERNS_REFUSED:
+            info["degraded"] = USERNS_REFUSED["reason"]
     else:
         from verm_rl.render.table import TableBrowser
 
@@ -402,7 +416,9 @@ def main(argv: list[str] | None = None) -> None:
             break
         if request is None:
             break
-        if family == "python":
+        if family == "python" and request.get("task") == "svg":
+            answer = svg_server.render(request, sandbox_config(request["options"]))
+        elif family == "python":
             answer = render_in_child(request, (in_fd, out_fd))
         elif browser is None:
             answer = _failure("crash", info.get("browser_error", "no browser"), 0.0)
@@ -411,6 +427,8 @@ def main(argv: list[str] | None = None) -> None:
         write_message(out_fd, answer)
     if browser is not None:
         browser.close()
+    if svg_server is not None:
+        svg_server.stop()
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class RenderOptions:
     table_padding: int = 12  # crop to content plus this many pixels
     stdout_bytes: int = 8192  # captured program output kept in RenderResult.stdout
     # caps on degenerate outputs (repetition loops): over a cap the render is "too_large", early
-    max_table_cells: int = 5_000  # rows x columns of a table
+    max_table_cells: int = 2_000  # rows x columns of a table (a 200x10 table is fine)
     max_text_chars: int = 100_000  # text of a table or an SVG
     max_svg_elements: int = 20_000
     max_svg_depth: int = 64

@@ -339,7 +339,8 @@ def render_table(browser: Any, request: dict[str, Any]) -> dict[str, Any]:
     start = time.monotonic()
     try:
         png = browser.render(request["source"], timeout_s=float(options["timeout_s"]),
-                             max_pixels=int(options["max_pixels"]), padding=int(options["table_padding"]))
+                             max_pixels=int(options["max_pixels"]), padding=int(options["table_padding"]),
+                             caps=options)
         result = RenderResult(ok=True, png=png)
     except RenderFailure as e:
         result = RenderResult.failure(e.kind, e.message)

@@ -27,7 +27,7 @@ chmod 644 "$OTHER_HOME/notes.txt"
 PY_PREFIX="$(.venv/bin/python -c 'import sys; print(sys.base_prefix)')"
 PY_VER="$(.venv/bin/python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
 SITE="$(.venv/bin/python -c 'import os, sysconfig; print(os.path.realpath(sysconfig.get_paths()["purelib"]))')"
-export REPO="$PWD" USER_NAME OTHER_HOME PY_PREFIX PY_VER SITE
+export VERM_TEST_PIXELS_FILE="${VERM_TEST_PIXELS_FILE:-}" REPO="$PWD" USER_NAME OTHER_HOME PY_PREFIX PY_VER SITE
 ARGS=("$@")
 [ ${#ARGS[@]} -gt 0 ] || ARGS=(tests/render)
 
@@ -49,6 +49,6 @@ exec unshare --mount --propagation private -- bash -euo pipefail -c '
   cd "$BASE/src"
   exec runuser -u "$USER_NAME" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$USER_HOME" LANG=C.UTF-8 \
     LD_LIBRARY_PATH="$LD_LIBRARY_PATH" PYTHONPATH="$BASE/src" WANDB_MODE=offline \
-    VERM_TEST_OTHER_USER_FILE="$OTHER_HOME/notes.txt" VERM_TEST_OTHER_USER_TEXT=OTHER_USER_DECOY_7f3a \
+    VERM_TEST_PIXELS_FILE="${VERM_TEST_PIXELS_FILE:-}" VERM_TEST_OTHER_USER_FILE="$OTHER_HOME/notes.txt" VERM_TEST_OTHER_USER_TEXT=OTHER_USER_DECOY_7f3a \
     "$BASE/venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
 ' ci_nonroot "${ARGS[@]}"

@@ -230,3 +230,30 @@ def test_host_tmp_is_invisible_and_nothing_there_is_writable(renderer):
         assert "visible" not in res.stdout and "FileNotFoundError" in res.stdout
     assert not target.exists()
     shutil.rmtree(tmp_path)
+
+
+def test_good_renders_after_the_suite_have_the_same_pixels_for_every_user(renderer):
+    """CI renders these as root (writing their pixel digests to VERM_TEST_PIXELS_FILE) and then as
+    an unprivileged user (comparing): the sandbox each user gets changes no pixel."""
+    import hashlib
+    import json
+
+    from tests.render.programs import GOOD_SVG, GOOD_TABLE_HTML
+    from tests.render.test_render import pixels
+
+    digests = {}
+    for task, source in (("chart", GOOD_CHART), ("table", GOOD_TABLE_HTML), ("svg", GOOD_SVG)):
+        res = renderer.render(task, source)
+        assert res.ok, (task, res.message)
+        digests[task] = hashlib.sha256(pixels(res.png).tobytes()).hexdigest()
+    path = os.environ.get("VERM_TEST_PIXELS_FILE")
+    if not path:
+        pytest.skip("set VERM_TEST_PIXELS_FILE to compare users (CI does)")
+    if os.path.exists(path):
+        with open(path) as f:
+            reference = json.load(f)
+        assert digests == reference["digests"], f"pixels differ from the run as uid {reference['uid']}"
+    else:
+        with open(path, "w") as f:
+            json.dump({"uid": os.getuid(), "digests": digests}, f)
+        os.chmod(path, 0o644)

@@ -144,6 +144,7 @@ class TableBrowser:
         self._pw = sync_playwright().start()
         self._launch()
         self.timeouts = 0
+        self._stale = False
 
     def _launch(self) -> None:
         self._browser = self._pw.chromium.launch(
@@ -169,6 +170,8 @@ class TableBrowser:
         layout, screenshot): past it a watchdog kills the browser processes, the pending call
         fails, the render is a ``timeout`` and a fresh browser is launched."""
         check_table_size(source, caps)
+        if self._stale:
+            self._relaunch()
         fired = threading.Event()
 
         def kill_browser() -> None:
@@ -190,8 +193,8 @@ class TableBrowser:
                 raise
         finally:
             watchdog.cancel()
-        if fired.is_set():
-            self._relaunch()
+        if fired.is_set():  # relaunch before the next render, not on this render's clock
+            self._stale = True
             self.timeouts += 1
             raise RenderFailure("timeout", f"table render killed after {timeout_s} s wall clock")
         cropped = crop_to_content(png, padding)
@@ -239,6 +242,7 @@ class TableBrowser:
             pass
         try:
             self._launch()
+            self._stale = False
         except Exception:
             log.exception("table browser could not be relaunched")
 

@@ -56,14 +56,28 @@ def check_svg_safe(source: str, caps: dict | None = None) -> bytes:
 
 def render_svg(source: str, width: int = 336, height: int = 336, caps: dict | None = None) -> bytes:
     """Render SVG markup to a ``width``×``height`` PNG on a white background."""
-    import cairosvg
+    return render_svg_checked(source, width, height, caps)[0]
+
+
+def render_svg_checked(source: str, width: int = 336, height: int = 336,
+                       caps: dict | None = None) -> tuple[bytes, bool]:
+    """(PNG, whether every pixel is white). The blank check reads cairo's pixels before PNG
+    encoding (decoding the PNG again would cost almost as much as the render)."""
+    import io
+
+    import numpy as np
+    from cairosvg.parser import Tree
+    from cairosvg.surface import PNGSurface
 
     data = check_svg_safe(source, caps)
     try:
-        return cairosvg.svg2png(
-            bytestring=data, output_width=width, output_height=height,
-            background_color="white", unsafe=False,  # unsafe=False: only data: URLs load
-        )
+        tree = Tree(bytestring=data, unsafe=False)  # unsafe=False: only data: URLs load
+        out = io.BytesIO()
+        surface = PNGSurface(tree, out, 96, output_width=width, output_height=height, background_color="white")
+        surface.cairo.flush()
+        blank = bool((np.frombuffer(surface.cairo.get_data(), dtype=np.uint8) == 255).all())
+        surface.finish()
+        return out.getvalue(), blank
     except MemoryError:
         raise RenderFailure("memory", "SVG rendering ran out of memory") from None
     except Exception as e:

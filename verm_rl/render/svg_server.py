@@ -65,8 +65,7 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
 def _serve(req_fd: int, resp_fd: int, cfg: SandboxConfig, base_vsize: int, scratch: str, layers: Layers,
            view: FsView | None) -> None:
     """The child's loop: sandbox once, then render every request until EOF."""
-    from verm_rl.render.images import is_blank
-    from verm_rl.render.svg import render_svg
+    from verm_rl.render.svg import render_svg_checked
 
     _, layers, guard = enter_sandbox(cfg, base_vsize, scratch, layers, view, {req_fd, resp_fd})
     summary = layers.summary()
@@ -88,16 +87,17 @@ def _serve(req_fd: int, resp_fd: int, cfg: SandboxConfig, base_vsize: int, scrat
         except (ValueError, OSError):
             pass
         guard.reset()
+        began = time.monotonic()
         header: dict[str, Any] = {"ok": False, "layers": summary}
         png = None
         try:
-            png = render_svg(request["source"], int(options["svg_width"]), int(options["svg_height"]),
-                             caps=options)
+            png, blank = render_svg_checked(request["source"], int(options["svg_width"]),
+                                            int(options["svg_height"]), caps=options)
             if guard.violation or guard.network:
                 raise ForbiddenOperation(guard.violation or guard.network)
             if len(png) > int(options["max_png_mb"]) * 2**20:
                 raise RenderFailure("too_large", f"PNG of {len(png)} bytes")
-            if is_blank(png):
+            if blank:
                 raise RenderFailure("blank", "the render is all white")
             header["ok"] = True
         except RenderFailure as e:
@@ -108,6 +108,7 @@ def _serve(req_fd: int, resp_fd: int, cfg: SandboxConfig, base_vsize: int, scrat
             png, header["error_kind"], header["message"] = None, "memory", "MemoryError"
         except Exception as e:  # noqa: BLE001 - every input gets a typed answer
             png, header["error_kind"], header["message"] = None, "runtime", f"{type(e).__name__}: {e}"[:1000]
+        header["render_s"] = round(time.monotonic() - began, 6)
         frame = encode_child_frame(header, png)
         _write_all(resp_fd, _LEN.pack(len(frame)) + frame)
 
@@ -211,8 +212,9 @@ class SvgServer:
         ok = bool(header.get("ok")) and png is not None
         return {"ok": ok, "png": png if ok else None, "error_kind": None if ok else header.get("error_kind", "crash"),
                 "message": str(header.get("message", ""))[:2000], "seconds": seconds, "stdout": "",
-                "meta": {"layers": header.get("layers", ""), "svg_server": {"served": self.served,
-                                                                           "starts": self.starts}}}
+                "meta": {"layers": header.get("layers", ""),
+                         "timings": {"render": float(header.get("render_s", 0.0)), "total": round(seconds, 6)},
+                         "svg_server": {"served": self.served, "starts": self.starts}}}
 
     def _exit_status(self) -> int | None:
         if self.pid is None:

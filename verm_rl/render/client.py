@@ -86,8 +86,8 @@ class WarmWorker:
         self.restarts = 0
         self._lock = threading.Lock()
 
-    def _start(self) -> None:
-        env = worker_environment(os.environ)
+    def _start(self, env_overrides: dict[str, str] | None = None) -> None:
+        env = {**worker_environment(os.environ), **(env_overrides or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "verm_rl.render.worker", self.family],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,
@@ -97,6 +97,14 @@ class WarmWorker:
         except WorkerGone as e:
             self._kill()
             raise RuntimeError(f"render worker ({self.family}) failed to start: {e}") from None
+        if self.info.get("view_applied") and self.info.get("browser_error") and not env_overrides:
+            log.warning("the table browser failed inside its filesystem view (%s); restarting it without the "
+                        "view (VERM_RL_BROWSER_VIEW=0): it can read what this user can", self.info["browser_error"])
+            self._kill()
+            self._start({"VERM_RL_BROWSER_VIEW": "0"})
+            return
+        if self.info.get("degraded"):
+            log.warning("render sandbox DEGRADED in worker %s: %s", self.family, self.info["degraded"])
         log.info("render worker %s ready: %s", self.family, self.info)
 
     def _kill(self) -> None:

@@ -39,7 +39,7 @@ SYSTEM_PATHS = (
     "/etc/fonts", "/etc/ld.so.cache", "/usr/share/zoneinfo",
 )
 # What headless Chromium needs on top (its binary and resources, certificates are not needed).
-BROWSER_PATHS = ("/usr/bin", "/usr/share", "/etc/chromium", "/etc/chromium.d", "/etc/alternatives")
+BROWSER_PATHS = ("/usr/bin", "/bin", "/usr/share", "/etc/chromium", "/etc/chromium.d", "/etc/alternatives")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -88,7 +88,7 @@ class FsView:
     symlinks: list[tuple[str, str]] = field(default_factory=list)  # (path, link target)
     devices: tuple[str, ...] = DEVICES
     proc: bool = True
-
+    host_proc_fallback: bool = False  # bind the host's /proc when a private one cannot be mounted
     @classmethod
     def from_paths(cls, paths: list[str]) -> FsView:
         links: dict[str, str] = {}
@@ -130,7 +130,9 @@ class FsView:
         paths = [*python_paths(), *SYSTEM_PATHS, *BROWSER_PATHS, *extra, *_env_paths()]
         if chromium:
             paths += [chromium, os.path.dirname(os.path.realpath(chromium))]
-        return cls.from_paths([p for p in paths if os.path.exists(p)])
+        view = cls.from_paths([p for p in paths if os.path.exists(p)])
+        view.host_proc_fallback = True  # Chromium needs a /proc; without a PID namespace it gets the host's
+        return view
 
     def describe(self) -> list[str]:
         """What a render can see, for logs and the README."""
@@ -171,6 +173,9 @@ class FsView:
                 layers.append("private_proc")
             except OSError as e:
                 log.debug("no private /proc: %s", e)
+                if self.host_proc_fallback:
+                    _mount("/proc", new_root + "/proc", None, MS_BIND | MS_REC)
+                    layers.append("host_proc")
         os.makedirs(new_root + scratch, exist_ok=True)
         _mount("tmpfs", new_root + scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={scratch_mb}m,mode=0777")
         layers.append("private_tmp")

@@ -408,6 +408,31 @@ def current_vsize() -> int:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def enter_browser_sandbox(view: FsView | None, scratch: str, scratch_mb: int = 512) -> list[str]:
+    """Put the calling process (the table browser's worker, before it starts anything) in new
+    network and mount namespaces (and a user namespace as non-root) and pivot into ``view``, with
+    ``scratch`` the only writable place. Returns the layers applied."""
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWNET | CLONE_NEWNS | (0 if uid == 0 else CLONE_NEWUSER)
+    if not _unshare(flags):
+        if uid != 0 and not USERNS_REFUSED:
+            USERNS_REFUSED["reason"] = f"unshare(CLONE_NEWUSER): {os.strerror(ctypes.get_errno())}"
+            log.warning("table browser sandbox DEGRADED: the kernel refused a user namespace (%s); the browser "
+                        "runs with request blocking only, seeing the whole filesystem", USERNS_REFUSED["reason"])
+        return ["netns"] if enter_network_namespace() else []
+    layers = ["netns", "mountns"] + ([] if uid == 0 else ["userns"])
+    if uid != 0:
+        _map_own_ids(uid, gid)
+    if view is not None:
+        try:
+            # no PID namespace here: its /proc lists the host's processes (Chromium needs one)
+            layers += [{"private_proc": "proc_host_pids"}.get(x, x) for x in view.enter(scratch, scratch, scratch_mb)]
+        except OSError as e:
+            log.warning("table browser: filesystem view failed (%s); it sees the host filesystem", e)
+    os.chdir(scratch)
+    return layers
+
+
 def enter_network_namespace() -> bool:
     """Put the calling process (e.g. a browser worker) in a fresh network namespace."""
     if os.getuid() == 0:
@@ -417,6 +442,6 @@ def enter_network_namespace() -> bool:
 
 __all__ = [
     "AuditGuard", "FsView", "ForbiddenOperation", "Layers", "SandboxConfig", "USERNS_REFUSED",
-    "close_inherited_fds", "current_vsize", "fork_isolated",
+    "close_inherited_fds", "current_vsize", "enter_browser_sandbox", "fork_isolated",
     "enter_network_namespace", "enter_sandbox",
 ]

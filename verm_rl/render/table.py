@@ -125,7 +125,8 @@ def table_to_html(source: str) -> str:
 class TableBrowser:
     """A headless Chromium kept open for many table renders (Playwright's sync API)."""
 
-    def __init__(self, executable: str | None = None, viewport: tuple[int, int] = (1600, 1200)):
+    def __init__(self, executable: str | None = None, viewport: tuple[int, int] = (1600, 1200),
+                 scratch: str | None = None):
         from playwright.sync_api import sync_playwright
 
         self.executable = executable or find_chromium()
@@ -137,7 +138,7 @@ class TableBrowser:
         self.viewport = viewport
         # the browser's profile, caches and temporary files live in a scratch dir, removed on close;
         # Chromium gets a minimal environment with HOME there (no credentials, no real home)
-        self.scratch = tempfile.mkdtemp(prefix="verm_browser_")
+        self.scratch = scratch or tempfile.mkdtemp(prefix="verm_browser_")
         os.environ["TMPDIR"] = self.scratch  # the Playwright driver puts the profile dir there
         self._env = {"PATH": "/usr/bin:/bin", "HOME": self.scratch, "TMPDIR": self.scratch, "LANG": "C.UTF-8",
                      "XDG_CONFIG_HOME": self.scratch, "XDG_CACHE_HOME": self.scratch}

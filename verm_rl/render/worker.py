@@ -30,6 +30,7 @@ from verm_rl.render.sandbox import (
     Layers,
     SandboxConfig,
     current_vsize,
+    enter_browser_sandbox,
     enter_network_namespace,
     enter_sandbox,
     fork_isolated,
@@ -347,7 +348,7 @@ def render_table(browser: Any, request: dict[str, Any]) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001
         result = RenderResult.failure("crash", f"{type(e).__name__}: {e}")
     result.seconds = time.monotonic() - start
-    result.meta["layers"] = "netns" if browser.netns else "request blocking only"
+    result.meta["layers"] = browser.layers
     return result.to_dict()
 
 
@@ -398,15 +399,23 @@ def main(argv: list[str] | None = None) -> None:
         if USERNS_REFUSED:
             info["degraded"] = USERNS_REFUSED["reason"]
     else:
-        from verm_rl.render.table import TableBrowser
+        from verm_rl.render.table import TableBrowser, find_chromium
 
-        netns = enter_network_namespace()
+        chromium = find_chromium()
+        scratch = tempfile.mkdtemp(prefix="verm_browser_")
+        if os.environ.get("VERM_RL_BROWSER_VIEW", "1") != "0":
+            view = FsView.for_browser(chromium)
+            info["view"] = view.describe()
+            applied = enter_browser_sandbox(view, scratch)
+        else:
+            applied = ["netns"] if enter_network_namespace() else []
+        info["layers"] = ", ".join(applied + ["request blocking"])
         try:
-            browser = TableBrowser()
-            browser.netns = netns
-            info["layers"] = "netns" if netns else "request blocking only"
+            browser = TableBrowser(chromium, scratch=scratch)
+            browser.layers = info["layers"]
         except Exception as e:  # noqa: BLE001 - reported per request as a crash
             info["browser_error"] = f"{type(e).__name__}: {e}"
+            info["view_applied"] = "fs_view" in applied
     write_message(out_fd, {"ready": True, **info})
     while True:
         if REAPER.pending and not select.select([in_fd], [], [], 0.05)[0]:

@@ -3,6 +3,7 @@
 # run the sandbox (no root: a user namespace gives it its namespaces and filesystem view).
 #
 #   sudo bash scripts/ci_nonroot.sh [pytest args...]      (default: tests/render)
+#   sudo bash scripts/ci_nonroot.sh --python SCRIPT [args...]   (e.g. benchmarks/render_throughput.py)
 #
 # The project's interpreter may live where only root can read (pyenv under /root, mode 700), so
 # this script, as root and inside a private mount namespace that vanishes with it, shows the
@@ -28,8 +29,10 @@ PY_PREFIX="$(.venv/bin/python -c 'import sys; print(sys.base_prefix)')"
 PY_VER="$(.venv/bin/python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
 SITE="$(.venv/bin/python -c 'import os, sysconfig; print(os.path.realpath(sysconfig.get_paths()["purelib"]))')"
 export VERM_TEST_PIXELS_FILE="${VERM_TEST_PIXELS_FILE:-}" REPO="$PWD" USER_NAME OTHER_HOME PY_PREFIX PY_VER SITE
-ARGS=("$@")
-[ ${#ARGS[@]} -gt 0 ] || ARGS=(tests/render)
+RUN=(-m pytest -q -p no:cacheprovider)
+if [ "${1:-}" = "--python" ]; then RUN=(); shift; fi
+ARGS=("${RUN[@]}" "$@")
+[ $# -gt 0 ] || ARGS+=(tests/render)
 
 exec unshare --mount --propagation private -- bash -euo pipefail -c '
   BASE=/opt/verm-ci
@@ -50,5 +53,5 @@ exec unshare --mount --propagation private -- bash -euo pipefail -c '
   exec runuser -u "$USER_NAME" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$USER_HOME" LANG=C.UTF-8 \
     LD_LIBRARY_PATH="$LD_LIBRARY_PATH" PYTHONPATH="$BASE/src" WANDB_MODE=offline \
     VERM_TEST_PIXELS_FILE="${VERM_TEST_PIXELS_FILE:-}" VERM_TEST_OTHER_USER_FILE="$OTHER_HOME/notes.txt" VERM_TEST_OTHER_USER_TEXT=OTHER_USER_DECOY_7f3a \
-    "$BASE/venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
+    "$BASE/venv/bin/python" "$@"
 ' ci_nonroot "${ARGS[@]}"

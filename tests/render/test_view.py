@@ -133,3 +133,47 @@ def test_fs_view_recreates_symlinks_and_binds_package_dirs_only(tmp_path):
     view = FsView.from_paths([str(tmp_path / "link" / "site" / "pkg"), str(real), str(tmp_path / "missing")])
     assert [p for p, _ in view.binds] == [str(real)]  # nested and missing paths dropped
     assert view.symlinks == [(str(tmp_path / "link"), str(tmp_path / "real"))]
+
+
+def test_view_binds_packages_imported_from_outside_sys_path(tmp_path, monkeypatch):
+    """An editable install maps a package to a checkout that is not on sys.path: its package
+    directory (and only it) must still be in the view."""
+    import importlib.util
+    import sys
+
+    from verm_rl.render.fsview import python_paths
+
+    pkg = tmp_path / "checkout" / "vermprobe_pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (tmp_path / "checkout" / "secret.txt").write_text("x")
+    for name, file in (("vermprobe_pkg", pkg / "__init__.py"), ("vermprobe_pkg.sub", pkg / "sub" / "__init__.py")):
+        spec = importlib.util.spec_from_file_location(name, file)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)
+        spec.loader.exec_module(module)
+    paths = python_paths()
+    assert str(pkg) in paths
+    assert str(tmp_path / "checkout") not in paths
+
+
+def test_refused_user_namespace_is_reported_loudly_once(monkeypatch, caplog):
+    """A kernel that refuses user namespaces: a warning (once), USERNS_REFUSED for the worker's
+    ready message (``degraded``), and a plain fork with no namespaces as the fallback."""
+    import logging
+
+    from verm_rl.render import sandbox
+
+    monkeypatch.setattr(sandbox, "_clone", lambda flags: -1)
+    monkeypatch.setattr(sandbox.os, "getuid", lambda: 4321)
+    monkeypatch.setattr(sandbox, "USERNS_REFUSED", {})
+    caplog.set_level(logging.WARNING, logger="verm_rl.render.sandbox")
+    for _ in range(2):
+        pid, layers = sandbox.fork_isolated()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert layers.summary() == "rlimits only"
+    assert "reason" in sandbox.USERNS_REFUSED
+    assert sum("DEGRADED" in r.message for r in caplog.records) == 1

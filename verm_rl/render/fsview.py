@@ -208,7 +208,29 @@ def python_paths() -> list[str]:
         if any(_under(os.path.realpath(entry), s) for s in real_sites):
             continue
         out += _imported_packages_under(entry)  # e.g. a checkout on PYTHONPATH
-    return out
+    return out + _packages_outside([os.path.realpath(p) for p in out])
+
+
+def _packages_outside(roots: list[str]) -> list[str]:
+    """Top-level package directories of imported modules found under none of ``roots`` (an
+    editable install's finder maps a package to a checkout that is not on sys.path)."""
+    found = set()
+    for name, mod in list(sys.modules.items()):
+        file = getattr(mod, "__file__", None)
+        if not isinstance(file, str) or not os.path.isabs(file):
+            continue
+        path = os.path.realpath(file)
+        if any(_under(path, r) for r in roots):
+            continue
+        depth = name.count(".") + (1 if os.path.basename(path).startswith("__init__.") else 0)
+        top = path
+        for _ in range(depth + 1):
+            top = os.path.dirname(top)
+        top_name = name.split(".")[0]
+        candidate = os.path.join(top, top_name)
+        if os.path.isdir(candidate) and _under(path, candidate):
+            found.add(candidate)
+    return sorted(found)
 
 
 def _imported_packages_under(entry: str) -> list[str]:

@@ -26,6 +26,7 @@ from verm_rl.render.fsview import FsView
 from verm_rl.render.protocol import decode_child_frame, encode_child_frame, read_message, write_message
 from verm_rl.render.result import RenderFailure
 from verm_rl.render.sandbox import (
+    USERNS_REFUSED,
     ForbiddenOperation,
     Layers,
     SandboxConfig,
@@ -384,8 +385,6 @@ def main(argv: list[str] | None = None) -> None:
 
         images.is_blank(render_chart(WARMUP_PROGRAM, trace={}))
         _open_bundled_fonts()
-        from verm_rl.render.sandbox import USERNS_REFUSED
-
         global VIEW
         VIEW = FsView.for_python()
         info["view"] = VIEW.describe()
@@ -410,6 +409,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             applied = ["netns"] if enter_network_namespace() else []
         info["layers"] = ", ".join(applied + ["request blocking"])
+        if USERNS_REFUSED:
+            info["degraded"] = USERNS_REFUSED["reason"]
         try:
             browser = TableBrowser(chromium, scratch=scratch)
             browser.layers = info["layers"]
@@ -434,6 +435,8 @@ def main(argv: list[str] | None = None) -> None:
             answer = _failure("crash", info.get("browser_error", "no browser"), 0.0)
         else:
             answer = render_table(browser, request)
+        if info.get("degraded"):  # a per-render flag the reward pipeline can count (a metric)
+            answer.setdefault("meta", {})["sandbox_degraded"] = info["degraded"]
         write_message(out_fd, answer)
     if browser is not None:
         browser.close()

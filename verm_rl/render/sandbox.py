@@ -253,9 +253,9 @@ def _seed_random(seed: int = 0) -> None:
     import random
 
     random.seed(seed)
-    np = sys.modules.get("numpy")
-    if np is not None:
-        np.random.seed(seed)
+    np_random = sys.modules.get("numpy.random")  # only if imported: importing it here may be impossible
+    if np_random is not None:
+        np_random.seed(seed)
 
 
 def _wipe_initial_environment() -> None:

@@ -139,10 +139,17 @@ class TableBrowser:
         # the browser's profile, caches and temporary files live in a scratch dir, removed on close;
         # Chromium gets a minimal environment with HOME there (no credentials, no real home)
         self.scratch = scratch or tempfile.mkdtemp(prefix="verm_browser_")
-        os.environ["TMPDIR"] = self.scratch  # the Playwright driver puts the profile dir there
         self._env = {"PATH": "/usr/bin:/bin", "HOME": self.scratch, "TMPDIR": self.scratch, "LANG": "C.UTF-8",
                      "XDG_CONFIG_HOME": self.scratch, "XDG_CACHE_HOME": self.scratch}
-        self._pw = sync_playwright().start()
+        saved = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = self.scratch  # the Playwright driver (started now) puts the profile there
+        try:
+            self._pw = sync_playwright().start()
+        finally:
+            if saved is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved
         self._launch()
         self.timeouts = 0
         self._stale = False

@@ -1,9 +1,12 @@
 """Render throughput on this machine: the upstream way vs our sandboxed warm workers vs no isolation.
 
-    .venv/bin/python benchmarks/render_throughput.py [--repeats 8] [--pool-renders 2000]
+    .venv/bin/python benchmarks/render_throughput.py [--repeats 8] [--pool-renders 2000] [--sections chart,svg]
+    sudo bash scripts/ci_nonroot.sh --python benchmarks/render_throughput.py ...   (as an unprivileged user)
 
 Charts: (a) a cold `python script.py` subprocess per render (upstream Visual-ERM / ChartMimic),
 (b) our sandboxed fork from a warm worker, (c) in-process exec with no isolation (the ceiling).
+SVG: bare cairosvg in this process vs our long-lived sandboxed SVG child, on 120 icon-like SVGs
+from the synthetic generator (same size and background).
 Tables: a Chromium command-line screenshot per table (upstream's html2image way), a fresh
 Playwright browser per table, and our reused browser. Then the Ray render pool's resident memory
 over many renders (it must stay flat). Ratios are printed last.
@@ -82,6 +85,18 @@ def chromium_cli_table(source: str) -> None:
                        timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
 
 
+def bare_cairosvg(source: str) -> None:
+    import cairosvg
+
+    cairosvg.svg2png(bytestring=source.encode(), output_width=336, output_height=336, background_color="white")
+
+
+def icons(n: int = 120) -> list[str]:
+    from verm_rl.data.synthetic import generate_references
+
+    return [r.source for r in generate_references(n, seed=7, tasks=("svg",))]
+
+
 def fresh_browser_table(source: str) -> None:
     from verm_rl.render.table import TableBrowser
 
@@ -137,7 +152,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=12)
     parser.add_argument("--table-repeats", type=int, default=3)
     parser.add_argument("--pool-renders", type=int, default=2000)
+    parser.add_argument("--sections", default="chart,svg,table,pool", help="comma-separated subset to run")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
 
     examples = bundled_examples()
     charts = [e.source for e in examples if e.task == "chart"]
@@ -153,29 +170,45 @@ def main() -> None:
             res = renderer.render("table", source)
             assert res.ok, res.message
 
-        c_cold = rate(cold_subprocess_chart, charts, max(1, args.repeats // 2))
-        c_ours, c_inproc = interleaved_rates([sandboxed, in_process_chart], charts, args.repeats)
-        print(f"chart (a) cold subprocess   {c_cold:6.2f} renders/s")
-        print(f"chart (b) sandboxed fork     {c_ours:6.2f} renders/s  (layers: "
-              f"{renderer.render('chart', charts[0]).meta.get('layers')})")
-        print(f"chart (c) in-process exec    {c_inproc:6.2f} renders/s")
+        def sandboxed_svg(source: str) -> None:
+            res = renderer.render("svg", source)
+            assert res.ok, res.message
 
-        t_cli = rate(chromium_cli_table, tables, args.table_repeats)
-        t_fresh = rate(fresh_browser_table, tables, args.table_repeats)
-        t_ours = rate(reused_table, tables, args.repeats * 2)
-        print(f"table chromium CLI per table {t_cli:6.2f} renders/s")
-        print(f"table fresh browser per table{t_fresh:6.2f} renders/s")
-        print(f"table reused browser (ours)  {t_ours:6.2f} renders/s")
+        ratios = []
+        print(f"user: uid {os.getuid()}")
+        if "chart" in sections:
+            c_cold = rate(cold_subprocess_chart, charts, max(1, args.repeats // 2))
+            c_ours, c_inproc = interleaved_rates([sandboxed, in_process_chart], charts, args.repeats)
+            print(f"chart (a) cold subprocess   {c_cold:6.2f} renders/s")
+            print(f"chart (b) sandboxed fork     {c_ours:6.2f} renders/s  (layers: "
+                  f"{renderer.render('chart', charts[0]).meta.get('layers')})")
+            print(f"chart (c) in-process exec    {c_inproc:6.2f} renders/s")
+            ratios += [("chart sandboxed/cold-subprocess", c_ours / c_cold), ("chart sandboxed/in-process",
+                                                                               c_ours / c_inproc)]
+        if "svg" in sections:
+            svgs = icons()
+            s_ours, s_bare = interleaved_rates([sandboxed_svg, bare_cairosvg], svgs, max(1, args.repeats // 4))
+            print(f"svg bare cairosvg            {s_bare:6.2f} renders/s")
+            print(f"svg sandboxed SVG child      {s_ours:6.2f} renders/s  (layers: "
+                  f"{renderer.render('svg', svgs[0]).meta.get('layers')})")
+            ratios.append(("svg sandboxed/bare-cairosvg", s_ours / s_bare))
+        if "table" in sections:
+            t_cli = rate(chromium_cli_table, tables, args.table_repeats)
+            t_fresh = rate(fresh_browser_table, tables, args.table_repeats)
+            t_ours = rate(reused_table, tables, args.repeats * 2)
+            print(f"table chromium CLI per table {t_cli:6.2f} renders/s")
+            print(f"table fresh browser per table{t_fresh:6.2f} renders/s")
+            print(f"table reused browser (ours)  {t_ours:6.2f} renders/s")
+            ratios += [("table reused-browser/chromium-CLI", t_ours / t_cli),
+                       ("table reused-browser/fresh-browser", t_ours / t_fresh)]
 
-    mixed = [(e.task, e.source) for e in examples]
-    early, late, peak = pool_memory(args.pool_renders, mixed) if args.pool_renders else (0, 0, 0)
-
-    print(f"pool peak RSS over {args.pool_renders} renders: {peak:.0f} MB (first fifth {early:.0f} MB, "
-          f"last fifth {late:.0f} MB, growth {late - early:+.0f} MB)")
-    print(f"ratio chart sandboxed/cold-subprocess: {c_ours / c_cold:.2f}x")
-    print(f"ratio chart sandboxed/in-process: {c_ours / c_inproc:.2f}x")
-    print(f"ratio table reused-browser/chromium-CLI: {t_ours / t_cli:.2f}x")
-    print(f"ratio table reused-browser/fresh-browser: {t_ours / t_fresh:.2f}x")
+    if "pool" in sections and args.pool_renders:
+        mixed = [(e.task, e.source) for e in examples]
+        early, late, peak = pool_memory(args.pool_renders, mixed)
+        print(f"pool peak RSS over {args.pool_renders} renders: {peak:.0f} MB (first fifth {early:.0f} MB, "
+              f"last fifth {late:.0f} MB, growth {late - early:+.0f} MB)")
+    for name, value in ratios:
+        print(f"ratio {name}: {value:.2f}x")
 
 
 if __name__ == "__main__":

@@ -204,24 +204,56 @@ def test_pool_worker_still_renders_after_the_suite(renderer):
     assert renderer.render("table", "<table><tr><td>ok</td></tr></table>").ok
 
 
-def test_tmp_stays_readable_but_nothing_there_is_writable(renderer):
-    """A checkout or virtualenv under /tmp must stay visible; writes there must fail even via ctypes."""
+def test_host_tmp_is_invisible_and_nothing_there_is_writable(renderer):
+    """The host's /tmp is not part of a render's view (a virtualenv or checkout there is bound only
+    where the interpreter needs it); writes there fail even via ctypes."""
     import pathlib
     import shutil
     import tempfile
 
     tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="verm_visible_", dir="/tmp"))
-    tmp_path.chmod(0o777)  # world-writable, like /tmp itself: only the read-only mount stops the write
+    tmp_path.chmod(0o777)  # world-writable, like /tmp itself: only the view stops the write
     (tmp_path / "data.txt").write_text("visible")
     target = tmp_path / "created_by_ctypes"
     program = (
-        f"print(open({str(tmp_path / 'data.txt')!r}).read())\n"
+        "try:\n"
+        f"    print(open({str(tmp_path / 'data.txt')!r}).read())\n"
+        "except OSError as e:\n    print(type(e).__name__)\n"
         "import ctypes, os\n"
         f"fd = ctypes.CDLL(None).open({str(target).encode()!r}, os.O_WRONLY | os.O_CREAT, 0o644)\n"
         "print('fd', fd)\n" + PLT + "plt.plot([1, 2])\n"
     )
     res = run(renderer, program)
     assert res.ok, res.message
-    assert "visible" in res.stdout and "fd -1" in res.stdout
+    assert "fd -1" in res.stdout
+    if "fs_view" in res.meta["layers"]:
+        assert "visible" not in res.stdout and "FileNotFoundError" in res.stdout
     assert not target.exists()
     shutil.rmtree(tmp_path)
+
+
+def test_good_renders_after_the_suite_have_the_same_pixels_for_every_user(renderer):
+    """CI renders these as root (writing their pixel digests to VERM_TEST_PIXELS_FILE) and then as
+    an unprivileged user (comparing): the sandbox each user gets changes no pixel."""
+    import hashlib
+    import json
+
+    from tests.render.programs import GOOD_SVG, GOOD_TABLE_HTML
+    from tests.render.test_render import pixels
+
+    digests = {}
+    for task, source in (("chart", GOOD_CHART), ("table", GOOD_TABLE_HTML), ("svg", GOOD_SVG)):
+        res = renderer.render(task, source)
+        assert res.ok, (task, res.message)
+        digests[task] = hashlib.sha256(pixels(res.png).tobytes()).hexdigest()
+    path = os.environ.get("VERM_TEST_PIXELS_FILE")
+    if not path:
+        pytest.skip("set VERM_TEST_PIXELS_FILE to compare users (CI does)")
+    if os.path.exists(path):
+        with open(path) as f:
+            reference = json.load(f)
+        assert digests == reference["digests"], f"pixels differ from the run as uid {reference['uid']}"
+    else:
+        with open(path, "w") as f:
+            json.dump({"uid": os.getuid(), "digests": digests}, f)
+        os.chmod(path, 0o644)

@@ -185,9 +185,15 @@ def test_separate_renderers_do_not_share_workers():
 
 def test_table_clip_equals_full_page_crop():
     """Screenshotting only the content box gives the same pixels as upstream's full-page crop."""
+    import glob
+    import os
+
     from verm_rl.render.table import TableBrowser, table_to_html
 
+    tmpdir = os.environ.get("TMPDIR")
     browser = TableBrowser()
+    assert os.environ.get("TMPDIR") == tmpdir
+    assert glob.glob(os.path.join(browser.scratch, "playwright_chromiumdev_profile-*")), "profile not in scratch"
     try:
         for source in (GOOD_TABLE_HTML, "| a | b |\n|---|---|\n| 1 | 2 |", "<p>note</p>" + GOOD_TABLE_HTML * 3):
             ours = browser.render(source)

@@ -1,9 +1,11 @@
 """Chart renderer: run a matplotlib program and save the figure it drew.
 
 The program's own ``savefig``/``show`` calls are neutralised by patching the functions (no regex
-surgery on the source): a ``savefig`` only records which figure the program wanted saved. After
-the program ends we save that figure (else the current one) once, at the configured dpi, keeping
-the program's figsize — the same rules for the reference and the candidate.
+surgery on the source): a ``savefig`` to a path only records which figure the program wanted
+saved; a ``savefig`` to a file-like object (``BytesIO``) really writes there, as the program
+expects, and does not choose the output. After the program ends we save the last figure saved to
+a path (else the current one) once, at the configured dpi, keeping the program's figsize — the
+same rules for the reference and the candidate.
 """
 
 from __future__ import annotations
@@ -67,10 +69,14 @@ def render_chart(source: str, dpi: int = 100, max_pixels: int = 40_000_000, trac
     }
 
     def fig_savefig(self: Figure, *args: object, **kwargs: object) -> None:
-        wanted.append(self)
+        target = args[0] if args else kwargs.get("fname")
+        if hasattr(target, "write"):  # into memory or an open file: do it, it is not the output
+            save_figure(self, *args, **kwargs)
+        else:
+            wanted.append(self)
 
     def plt_savefig(*args: object, **kwargs: object) -> None:
-        wanted.append(plt.gcf())
+        fig_savefig(plt.gcf(), *args, **kwargs)
 
     def ignore(*args: object, **kwargs: object) -> None:
         return None

@@ -37,6 +37,11 @@ class RenderOptions:
     svg_height: int = 336
     table_padding: int = 12  # crop to content plus this many pixels
     stdout_bytes: int = 8192  # captured program output kept in RenderResult.stdout
+    # caps on degenerate outputs (repetition loops): over a cap the render is "too_large", early
+    max_table_cells: int = 2_000  # rows x columns of a table (a 200x10 table is fine)
+    max_text_chars: int = 100_000  # text of a table or an SVG
+    max_svg_elements: int = 20_000
+    max_svg_depth: int = 64
     trace: bool = False  # chart only: also describe the figure (RenderResult.meta["trace"]) for the critic
 
     def replace(self, **overrides: Any) -> RenderOptions:
@@ -53,6 +58,22 @@ class RenderOptions:
         return out
 
 
+# Variables a worker may inherit; everything else (API keys, tokens, cloud credentials) stays out.
+ENV_ALLOW = ("PATH", "PYTHONPATH", "LANG", "LANGUAGE", "TZ", "HOME", "TMPDIR", "LD_LIBRARY_PATH", "VIRTUAL_ENV",
+             "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "FONTCONFIG_PATH", "FONTCONFIG_FILE",
+             "PLAYWRIGHT_BROWSERS_PATH")
+ENV_ALLOW_PREFIXES = ("LC_", "VERM_RL_")
+
+
+def worker_environment(environ: Any) -> dict[str, str]:
+    """The environment a warm worker starts with: an allow-list, single-threaded BLAS, a fixed hash
+    seed (set iteration order, hence pixels, is the same in every worker)."""
+    env = {k: v for k, v in environ.items() if k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)}
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
+               PYTHONHASHSEED="0")
+    return env
+
+
 class WarmWorker:
     """One warm worker subprocess (``verm_rl.render.worker``) and the pipe to it."""
 
@@ -65,9 +86,8 @@ class WarmWorker:
         self.restarts = 0
         self._lock = threading.Lock()
 
-    def _start(self) -> None:
-        env = dict(os.environ)
-        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    def _start(self, env_overrides: dict[str, str] | None = None) -> None:
+        env = {**worker_environment(os.environ), **(env_overrides or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "verm_rl.render.worker", self.family],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,
@@ -77,6 +97,14 @@ class WarmWorker:
         except WorkerGone as e:
             self._kill()
             raise RuntimeError(f"render worker ({self.family}) failed to start: {e}") from None
+        if self.info.get("view_applied") and self.info.get("browser_error") and not env_overrides:
+            log.warning("the table browser failed inside its filesystem view (%s); restarting it without the "
+                        "view (VERM_RL_BROWSER_VIEW=0): it can read what this user can", self.info["browser_error"])
+            self._kill()
+            self._start({"VERM_RL_BROWSER_VIEW": "0"})
+            return
+        if self.info.get("degraded"):
+            log.warning("render sandbox DEGRADED in worker %s: %s", self.family, self.info["degraded"])
         log.info("render worker %s ready: %s", self.family, self.info)
 
     def _kill(self) -> None:

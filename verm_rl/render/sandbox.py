@@ -2,28 +2,38 @@
 
 Layers, strongest first (each is used when the kernel and our privileges allow it):
 1. new network namespace: no interface but a down loopback, so no connection goes anywhere;
-2. new mount namespace: every filesystem re-mounted read-only (world-writable /tmp, /var/tmp,
-   /dev/shm included), the per-render scratch dir a private tmpfs that vanishes with the render;
+2. new mount namespace with a minimal filesystem view (``fsview``): a read-only tmpfs root with
+   read-only binds of the interpreter, site-packages, the imported packages, system libraries and
+   fonts, /dev/null & co, a private /proc and the per-render scratch tmpfs — no home, no checkout,
+   no host /tmp. Without the view (it failed): every mount re-mounted read-only instead;
 3. new PID namespace: the program runs as its PID 1, so whatever it spawns dies with it;
 4. as root: drop to ``nobody`` (no writes to root-owned places, no signals to the worker,
    RLIMIT_NPROC then really caps processes and threads); as non-root: a user namespace when
    allowed (that is what gives layers 1–2 to an unprivileged user);
 5. rlimits: CPU seconds, address space, file size, core size, process count;
-6. a scrubbed environment and a Python audit hook that refuses process creation, signals,
-   sockets and file writes outside the scratch dir (a seat belt, not a wall: layers 1–5 hold
-   even if user code gets around it with ctypes).
+6. a scrubbed environment (HOME and TMPDIR in scratch), no inherited file descriptors but stdio
+   and the result pipe (and read-only files the view shows anyway), and a Python audit hook that
+   refuses process creation, signals, sockets and file writes outside the scratch dir (a seat
+   belt, not a wall: layers 1–5 hold even if user code gets around it with ctypes).
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
+import logging
 import os
 import platform
 import pwd
 import resource
 import signal
+import stat
 import sys
 from dataclasses import dataclass, field
+
+from verm_rl.render.fsview import FsView
+
+log = logging.getLogger(__name__)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
@@ -59,6 +69,8 @@ class Layers:
     mountns: bool = False
     userns: bool = False
     read_only_root: bool = False
+    fs_view: bool = False
+    private_proc: bool = False
     private_tmp: list[str] = field(default_factory=list)
     dropped_uid: int | None = None
     no_new_privs: bool = False
@@ -67,6 +79,9 @@ class Layers:
     def summary(self) -> str:
         on = [k for k, v in vars(self).items() if v not in (False, None, [])]
         return ", ".join(on) or "rlimits only"
+
+
+USERNS_REFUSED: dict[str, str] = {}  # why the kernel refused a user namespace (reported once)
 
 
 class ForbiddenOperation(PermissionError):
@@ -121,6 +136,14 @@ def fork_isolated() -> tuple[int, Layers]:
                 return 0, Layers(netns=True, pidns=True, mountns=True, userns=userns)
             if pid > 0:
                 return pid, Layers(netns=True, pidns=True, mountns=True, userns=userns)
+            if userns and not USERNS_REFUSED:
+                err = ctypes.get_errno()
+                USERNS_REFUSED["reason"] = f"clone(CLONE_NEWUSER|NEWNS|NEWPID|NEWNET): {os.strerror(err)}"
+                log.warning("render sandbox DEGRADED: the kernel refused a user namespace (%s); renders run "
+                            "without network/mount/PID namespaces or the filesystem view, with rlimits and "
+                            "the audit hook only. Enable unprivileged user namespaces (kernel.unprivileged_"
+                            "userns_clone=1, user.max_user_namespaces>0) for the full sandbox.",
+                            USERNS_REFUSED["reason"])
     return os.fork(), Layers()
 
 
@@ -148,14 +171,22 @@ _KEEP_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": 8, "noatime": 1
                "relatime": 1 << 21}
 
 
-def _isolate_filesystem(layers: Layers, scratch: str) -> None:
-    """Private tmpfs on the scratch dir; every other mount (but /proc, /sys, /dev) read-only.
-
-    Nothing is hidden (a checkout or virtualenv under /tmp stays readable); nothing outside the
-    scratch dir is writable, world-writable directories (/tmp, /var/tmp, /dev/shm) included.
-    """
+def _isolate_filesystem(layers: Layers, scratch: str, view: FsView | None, scratch_mb: int) -> None:
+    """The minimal view when it can be built; else (fallback) a private tmpfs on the scratch dir
+    and every other mount (but /proc, /sys, /dev) read-only: nothing hidden, nothing writable."""
     if not layers.mountns:
         return
+    if view is not None:
+        try:
+            applied = view.enter(scratch, scratch, scratch_mb)
+        except OSError as e:
+            log.warning("render sandbox: filesystem view failed (%s); falling back to a read-only host view", e)
+        else:
+            layers.fs_view = "fs_view" in applied
+            layers.private_proc = "private_proc" in applied
+            layers.read_only_root = "read_only_root" in applied
+            layers.private_tmp.append(scratch)
+            return
     _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
     if _mount(b"tmpfs", scratch.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=0777"):
         layers.private_tmp.append(scratch)
@@ -187,12 +218,24 @@ def _set_rlimits(cfg: SandboxConfig, base_vsize: int) -> None:
     lim(resource.RLIMIT_CORE, 0)
 
 
+_USERS: dict[str, pwd.struct_passwd | None] = {}
+
+
+def lookup_user(name: str) -> pwd.struct_passwd | None:
+    """The account to drop to, looked up once (the view has no /etc/passwd)."""
+    if name not in _USERS:
+        try:
+            _USERS[name] = pwd.getpwnam(name)
+        except KeyError:
+            _USERS[name] = None
+    return _USERS[name]
+
+
 def _drop_privileges(cfg: SandboxConfig, layers: Layers, scratch: str) -> None:
     if os.getuid() != 0:
         return
-    try:
-        user = pwd.getpwnam(cfg.drop_to_user)
-    except KeyError:
+    user = lookup_user(cfg.drop_to_user)
+    if user is None:
         return
     os.chown(scratch, user.pw_uid, user.pw_gid)
     os.setgroups([])
@@ -205,8 +248,32 @@ def _drop_privileges(cfg: SandboxConfig, layers: Layers, scratch: str) -> None:
     layers.dropped_uid = user.pw_uid
 
 
+def _seed_random(seed: int = 0) -> None:
+    """Every render starts from the same random state, whichever worker runs it."""
+    import random
+
+    random.seed(seed)
+    np_random = sys.modules.get("numpy.random")  # only if imported: importing it here may be impossible
+    if np_random is not None:
+        np_random.seed(seed)
+
+
+def _wipe_initial_environment() -> None:
+    """Zero the environment block the process was started with: /proc/<pid>/environ reads it,
+    whatever ``os.environ`` holds now (call after ``os.environ.clear()``)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50, 51)
+        if 0 < start < end and end - start < 1 << 24:
+            ctypes.memset(start, 0, end - start)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
 def _scrub_environment(scratch: str) -> None:
     os.environ.clear()
+    _wipe_initial_environment()
     os.environ.update(
         PATH="/usr/bin:/bin", HOME=scratch, TMPDIR=scratch, LANG="C.UTF-8", MPLBACKEND="Agg",
         OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
@@ -216,13 +283,16 @@ def _scrub_environment(scratch: str) -> None:
     tempfile.tempdir = scratch
 
 
+_NETWORK_EVENTS = frozenset({
+    "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
+    "socket.gethostbyname", "socket.gethostbyaddr", "urllib.Request", "ftplib.connect",
+    "smtplib.connect", "http.client.connect", "webbrowser.open",
+})
 _BLOCKED_EVENTS = frozenset({
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
     "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "pty.spawn",
-    "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-    "socket.gethostbyname", "socket.gethostbyaddr", "urllib.Request", "ftplib.connect",
-    "smtplib.connect", "http.client.connect", "webbrowser.open", "os.chroot", "os.setxattr",
-})
+    "os.chroot", "os.setxattr",
+}) | _NETWORK_EVENTS
 _PATH_EVENTS = {
     "os.remove": 0, "os.rmdir": 0, "os.rename": 0, "os.mkdir": 0, "os.chmod": 0, "os.chown": 0,
     "os.symlink": 1, "os.link": 1, "os.truncate": 0, "os.utime": 0, "shutil.rmtree": 0,
@@ -231,11 +301,17 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
 class AuditGuard:
-    """Audit hook that refuses dangerous operations and remembers the first one tried."""
+    """Audit hook that refuses dangerous operations and remembers the first one tried.
+
+    ``violation``: the first refused process/signal/write operation (the render is ``forbidden``
+    whatever the program does next). ``network``: the first refused network call; a program that
+    catches it and still draws its figure is fine (``forbidden`` only when the program dies).
+    """
 
     def __init__(self, scratch: str):
         self.scratch = os.path.realpath(scratch)
         self.violation: str | None = None
+        self.network: str | None = None
 
     def _inside(self, path: object) -> bool:
         if isinstance(path, int):
@@ -249,14 +325,19 @@ class AuditGuard:
         real = os.path.realpath(path)
         return real == self.scratch or real.startswith(self.scratch + os.sep)
 
-    def _refuse(self, what: str) -> None:
-        if self.violation is None:
+    def _refuse(self, what: str, network: bool = False) -> None:
+        if network:
+            self.network = self.network or what
+        elif self.violation is None:
             self.violation = what
         raise ForbiddenOperation(f"sandbox: {what} is not allowed")
 
+    def reset(self) -> None:
+        self.violation = self.network = None
+
     def __call__(self, event: str, args: tuple) -> None:
         if event in _BLOCKED_EVENTS:
-            self._refuse(event)
+            self._refuse(event, event in _NETWORK_EVENTS)
         elif event == "open":
             path, mode, flags = (tuple(args) + (None, None, None))[:3]
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
@@ -270,22 +351,48 @@ class AuditGuard:
                 self._refuse(f"{event} on {args[idx]!r}")
 
 
+def close_inherited_fds(keep: set[int], view: FsView | None) -> None:
+    """Close every descriptor but ``keep``, except read-only regular files inside the view's binds
+    (matplotlib's open font files: the program could open them anyway). Needs /proc (call first)."""
+    roots = [p for p, _ in view.binds] if view is not None else []
+    try:
+        fds = [int(x) for x in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd in keep:
+            continue
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            read_only = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
+            if read_only and stat.S_ISREG(os.fstat(fd).st_mode) and any(
+                    target == r or target.startswith(r.rstrip("/") + "/") for r in roots):
+                continue
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def enter_sandbox(cfg: SandboxConfig, base_vsize: int, fallback_scratch: str,
-                  layers: Layers) -> tuple[str, Layers, AuditGuard]:
+                  layers: Layers, view: FsView | None = None,
+                  keep_fds: set[int] | None = None) -> tuple[str, Layers, AuditGuard]:
     """Isolate the current process, a child from ``fork_isolated``. Returns (scratch, layers, guard).
 
     Call only in that child: it changes mounts, uid and limits for good.
     """
     os.setsid()
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    close_inherited_fds({0, 1, 2} | (keep_fds or set()), view)
     if not layers.netns and os.getuid() == 0:  # no clone with namespaces: try them one by one
         layers.netns = _unshare(CLONE_NEWNET)
         layers.mountns = _unshare(CLONE_NEWNS)
     scratch = fallback_scratch
-    _isolate_filesystem(layers, scratch)
+    lookup_user(cfg.drop_to_user)
+    _isolate_filesystem(layers, scratch, view, max(64, cfg.file_size_mb * 4))
     os.chdir(scratch)
     _set_rlimits(cfg, base_vsize)
     _drop_privileges(cfg, layers, scratch)
+    _seed_random()
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
         layers.no_new_privs = True
     _scrub_environment(scratch)
@@ -301,6 +408,31 @@ def current_vsize() -> int:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def enter_browser_sandbox(view: FsView | None, scratch: str, scratch_mb: int = 512) -> list[str]:
+    """Put the calling process (the table browser's worker, before it starts anything) in new
+    network and mount namespaces (and a user namespace as non-root) and pivot into ``view``, with
+    ``scratch`` the only writable place. Returns the layers applied."""
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWNET | CLONE_NEWNS | (0 if uid == 0 else CLONE_NEWUSER)
+    if not _unshare(flags):
+        if uid != 0 and not USERNS_REFUSED:
+            USERNS_REFUSED["reason"] = f"unshare(CLONE_NEWUSER): {os.strerror(ctypes.get_errno())}"
+            log.warning("table browser sandbox DEGRADED: the kernel refused a user namespace (%s); the browser "
+                        "runs with request blocking only, seeing the whole filesystem", USERNS_REFUSED["reason"])
+        return ["netns"] if enter_network_namespace() else []
+    layers = ["netns", "mountns"] + ([] if uid == 0 else ["userns"])
+    if uid != 0:
+        _map_own_ids(uid, gid)
+    if view is not None:
+        try:
+            # no PID namespace here: its /proc lists the host's processes (Chromium needs one)
+            layers += [{"private_proc": "proc_host_pids"}.get(x, x) for x in view.enter(scratch, scratch, scratch_mb)]
+        except OSError as e:
+            log.warning("table browser: filesystem view failed (%s); it sees the host filesystem", e)
+    os.chdir(scratch)
+    return layers
+
+
 def enter_network_namespace() -> bool:
     """Put the calling process (e.g. a browser worker) in a fresh network namespace."""
     if os.getuid() == 0:
@@ -309,6 +441,7 @@ def enter_network_namespace() -> bool:
 
 
 __all__ = [
-    "AuditGuard", "ForbiddenOperation", "Layers", "SandboxConfig", "current_vsize", "fork_isolated",
+    "AuditGuard", "FsView", "ForbiddenOperation", "Layers", "SandboxConfig", "USERNS_REFUSED",
+    "close_inherited_fds", "current_vsize", "enter_browser_sandbox", "fork_isolated",
     "enter_network_namespace", "enter_sandbox",
 ]

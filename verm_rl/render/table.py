@@ -13,6 +13,9 @@ import logging
 import os
 import re
 import shutil
+import signal
+import tempfile
+import threading
 
 from verm_rl.render.images import crop_to_content
 from verm_rl.render.result import RenderFailure
@@ -40,6 +43,9 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
 ]
 _HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
+_HTML_CELL = re.compile(r"<\s*t[dh]\b", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<[^>]*>")
+TABLE_CAPS = {"max_table_cells": 2_000, "max_text_chars": 100_000}
 # Bounding box of everything in <body> (elements and bare text), in page coordinates. Playwright
 # evaluates this in its own world, so it works with the page's JavaScript turned off.
 _CONTENT_BOX = """() => {
@@ -70,6 +76,44 @@ def find_chromium() -> str | None:
         return None
 
 
+def check_table_size(source: str, caps: dict | None = None) -> None:
+    """Degenerate tables (a repetition loop: thousands of rows) are ``too_large`` before the browser
+    spends seconds laying them out. Cells: ``<td>``/``<th>`` tags, or markdown rows × columns."""
+    caps = {**TABLE_CAPS, **(caps or {})}
+    max_cells, max_text = int(caps["max_table_cells"]), int(caps["max_text_chars"])
+    if _HTML_TABLE.search(source):
+        cells = len(_HTML_CELL.findall(source))
+        text = len(_HTML_TAG.sub("", source))
+    else:
+        rows = [line for line in source.splitlines() if "|" in line]
+        cells = sum(max(1, line.strip().strip("|").count("|") + 1) for line in rows)
+        text = len(source)
+    if cells > max_cells:
+        raise RenderFailure("too_large", f"table has {cells} cells (max_table_cells={max_cells})")
+    if text > max_text:
+        raise RenderFailure("too_large", f"table text is {text} characters (max_text_chars={max_text})")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc; no psutil needed)."""
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children") as f:
+                    kids = [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
 def table_to_html(source: str) -> str:
     """The full HTML page for a table given as HTML markup or a markdown (pipe) table."""
     if _HTML_TABLE.search(source):
@@ -86,7 +130,8 @@ def table_to_html(source: str) -> str:
 class TableBrowser:
     """A headless Chromium kept open for many table renders (Playwright's sync API)."""
 
-    def __init__(self, executable: str | None = None, viewport: tuple[int, int] = CANVAS):
+    def __init__(self, executable: str | None = None, viewport: tuple[int, int] = CANVAS,
+                 scratch: str | None = None):
         from playwright.sync_api import sync_playwright
 
         self.executable = executable or find_chromium()
@@ -96,9 +141,27 @@ class TableBrowser:
                 " or set VERM_RL_CHROMIUM to a Chromium binary"
             )
         self.viewport = viewport
-        self._pw = sync_playwright().start()
+        # the browser's profile, caches and temporary files live in a scratch dir, removed on close;
+        # Chromium gets a minimal environment with HOME there (no credentials, no real home)
+        self.scratch = scratch or tempfile.mkdtemp(prefix="verm_browser_")
+        self._env = {"PATH": "/usr/bin:/bin", "HOME": self.scratch, "TMPDIR": self.scratch, "LANG": "C.UTF-8",
+                     "XDG_CONFIG_HOME": self.scratch, "XDG_CACHE_HOME": self.scratch}
+        saved = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = self.scratch  # the Playwright driver (started now) puts the profile there
+        try:
+            self._pw = sync_playwright().start()
+        finally:
+            if saved is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved
+        self._launch()
+        self.timeouts = 0
+        self._stale = False
+
+    def _launch(self) -> None:
         self._browser = self._pw.chromium.launch(
-            executable_path=self.executable, headless=True, args=CHROMIUM_ARGS
+            executable_path=self.executable, headless=True, args=CHROMIUM_ARGS, env=self._env,
         )
         self._page = None
         self._new_page()
@@ -115,7 +178,45 @@ class TableBrowser:
         self._cdp = context.new_cdp_session(self._page)
 
     def render(self, source: str, timeout_s: float = 15.0, max_pixels: int = 40_000_000,
-               padding: int = 12) -> bytes:
+               padding: int = 12, caps: dict | None = None) -> bytes:
+        """The cropped PNG of ``source``. ``timeout_s`` is a wall clock for the whole render (load,
+        layout, screenshot): past it a watchdog kills the browser processes, the pending call
+        fails, the render is a ``timeout`` and a fresh browser is launched."""
+        check_table_size(source, caps)
+        if self._stale:
+            self._relaunch()
+        fired = threading.Event()
+
+        def kill_browser() -> None:
+            fired.set()
+            for pid in _descendants(os.getpid()):
+                try:
+                    if "node" not in os.path.basename(os.readlink(f"/proc/{pid}/exe")):
+                        os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+        watchdog = threading.Timer(timeout_s, kill_browser)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            png = self._render(source, timeout_s, max_pixels, padding, fired)
+        except RenderFailure:
+            if not fired.is_set():
+                raise
+        finally:
+            watchdog.cancel()
+        if fired.is_set():  # relaunch before the next render, not on this render's clock
+            self._stale = True
+            self.timeouts += 1
+            raise RenderFailure("timeout", f"table render killed after {timeout_s} s wall clock")
+        cropped = crop_to_content(png, padding)
+        if cropped is None:
+            raise RenderFailure("blank", "the table rendered as an empty page")
+        return cropped
+
+    def _render(self, source: str, timeout_s: float, max_pixels: int, padding: int,
+                fired: threading.Event) -> bytes:
         page = self._page
         ms = max(1, int(timeout_s * 1000))
         try:
@@ -140,15 +241,28 @@ class TableBrowser:
         except RenderFailure:
             raise
         except Exception as e:
+            if fired.is_set():  # the watchdog killed the browser: render() relaunches it
+                raise RenderFailure("timeout", "killed by the watchdog") from None
             self._recover()
             kind = "timeout" if "Timeout" in type(e).__name__ else "crash"
             raise RenderFailure(kind, f"browser: {type(e).__name__}: {str(e)[:300]}") from None
-        cropped = crop_to_content(png, padding)
-        if cropped is None:
-            raise RenderFailure("blank", "the table rendered as an empty page")
-        return cropped
+        return png
+
+    def _relaunch(self) -> None:
+        try:
+            self._browser.close()
+        except Exception:
+            pass
+        try:
+            self._launch()
+            self._stale = False
+        except Exception:
+            log.exception("table browser could not be relaunched")
 
     def _recover(self) -> None:
+        if not self._browser.is_connected():
+            self._relaunch()
+            return
         try:
             self._page.context.close()
         except Exception:
@@ -164,3 +278,4 @@ class TableBrowser:
                 closer()
             except Exception:
                 pass
+        shutil.rmtree(self.scratch, ignore_errors=True)

@@ -22,17 +22,21 @@ import tempfile
 import time
 from typing import Any
 
+from verm_rl.render.fsview import FsView
 from verm_rl.render.protocol import decode_child_frame, encode_child_frame, read_message, write_message
 from verm_rl.render.result import RenderFailure
 from verm_rl.render.sandbox import (
+    USERNS_REFUSED,
     ForbiddenOperation,
     Layers,
     SandboxConfig,
     current_vsize,
+    enter_browser_sandbox,
     enter_network_namespace,
     enter_sandbox,
     fork_isolated,
 )
+from verm_rl.render.svg_server import RECYCLE_EVERY, SvgServer
 
 log = logging.getLogger("verm_rl.render.worker")
 
@@ -52,7 +56,16 @@ DEFAULT_PREIMPORT = (
     "dataclasses", "enum", "time", "calendar", "warnings", "colorsys", "numbers", "bisect",
     "heapq", "array", "struct", "hashlib", "base64", "uuid", "pprint", "abc", "contextlib",
     "zoneinfo", "locale", "unicodedata", "difflib", "glob", "pathlib", "ctypes", "threading",
+    # codecs are imported lazily by name (np.load(encoding=...), open(..., encoding=...)): have them
+    # all loaded even where the view cannot show the standard library
+    "encodings.latin_1", "encodings.cp1252", "encodings.cp437", "encodings.utf_16", "encodings.utf_16_le",
+    "encodings.utf_16_be", "encodings.utf_32", "encodings.ascii", "encodings.iso8859_15", "encodings.cp850",
+    "encodings.idna", "encodings.unicode_escape", "encodings.raw_unicode_escape", "encodings.punycode",
+    "pickle", "gzip", "zipfile", "bz2", "lzma", "tempfile", "shutil", "urllib.request", "urllib.parse",
+    "http.client", "email", "html", "xml.etree.ElementTree", "sqlite3", "argparse", "logging", "inspect",
+    "traceback", "secrets", "hmac", "platform", "weakref", "types", "cmath", "shlex", "io", "os.path",
 )
+VIEW: FsView | None = None  # the filesystem a render sees, computed once per worker after the imports
 SIGNAL_KINDS = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "too_large"}
 
 
@@ -118,7 +131,7 @@ def _run_program(task: str, source: str, options: dict[str, Any], header: dict[s
         return png
     from verm_rl.render.svg import render_svg
 
-    return render_svg(source, int(options["svg_width"]), int(options["svg_height"]))
+    return render_svg(source, int(options["svg_width"]), int(options["svg_height"]), caps=options)
 
 
 def _classify(exc: BaseException, guard_violation: str | None) -> tuple[str, str]:
@@ -147,8 +160,9 @@ def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallbac
     guard = None
     marks = {"start": time.monotonic()}
     try:
-        _, layers, guard = enter_sandbox(cfg, base_vsize, fallback_scratch, layers)
+        _, layers, guard = enter_sandbox(cfg, base_vsize, fallback_scratch, layers, VIEW, {result_fd})
         header["layers"] = layers.summary()
+        sys.argv = ["script.py"]
         sys.stdout = sys.stderr = capture
         from verm_rl.render.images import is_blank
 
@@ -164,7 +178,8 @@ def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallbac
         header["ok"] = True
     except BaseException as exc:  # noqa: BLE001 - everything becomes a typed result
         png = None
-        header["error_kind"], header["message"] = _classify(exc, guard.violation if guard else None)
+        refused = (guard.violation or guard.network) if guard else None
+        header["error_kind"], header["message"] = _classify(exc, refused)
     header["stdout"] = capture.getvalue()
     marks["checked"] = time.monotonic()
     header["marks"] = marks
@@ -326,24 +341,29 @@ def render_table(browser: Any, request: dict[str, Any]) -> dict[str, Any]:
     start = time.monotonic()
     try:
         png = browser.render(request["source"], timeout_s=float(options["timeout_s"]),
-                             max_pixels=int(options["max_pixels"]), padding=int(options["table_padding"]))
+                             max_pixels=int(options["max_pixels"]), padding=int(options["table_padding"]),
+                             caps=options)
         result = RenderResult(ok=True, png=png)
     except RenderFailure as e:
         result = RenderResult.failure(e.kind, e.message)
     except Exception as e:  # noqa: BLE001
         result = RenderResult.failure("crash", f"{type(e).__name__}: {e}")
     result.seconds = time.monotonic() - start
-    result.meta["layers"] = "netns" if browser.netns else "request blocking only"
+    result.meta["layers"] = browser.layers
     return result.to_dict()
 
 
-def probe_layers(protocol_fds: tuple[int, int]) -> str:
-    """Render a trivial SVG in a child to see which isolation layers the kernel grants."""
+PROBE_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="9" height="9"/>'
+             '<text x="10" y="15" font-family="sans-serif" font-size="12">Ag</text></svg>')
+
+
+def probe_layers(svg_server: SvgServer) -> str:
+    """Start the SVG child with a probe render (text: fontconfig is warm too) and report which
+    isolation layers the kernel granted."""
     from verm_rl.render.client import RenderOptions
 
     options = RenderOptions().resolved("svg")
-    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
-    out = render_in_child({"task": "svg", "source": svg, "options": options}, protocol_fds)
+    out = svg_server.render({"task": "svg", "source": PROBE_SVG, "options": options}, sandbox_config(options))
     return out["meta"].get("layers") or f"probe failed: {out['message']}"
 
 
@@ -356,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(2, 1)  # stray prints go to stderr, never into the protocol
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     info: dict[str, Any] = {"family": family, "pid": os.getpid()}
-    browser = None
+    browser = svg_server = None
     if family == "python":
         modules = tuple(filter(None, os.environ.get("VERM_RL_PREIMPORT", "").split(","))) or DEFAULT_PREIMPORT
         info["missing_modules"] = preimport(modules)
@@ -365,19 +385,38 @@ def main(argv: list[str] | None = None) -> None:
 
         images.is_blank(render_chart(WARMUP_PROGRAM, trace={}))
         _open_bundled_fonts()
+        global VIEW
+        VIEW = FsView.for_python()
+        info["view"] = VIEW.describe()
+        # warm fontconfig for SVG text in this process (children inherit it)
+        images.is_blank(svg.render_svg(PROBE_SVG, 40, 20))
         gc.collect()
         gc.freeze()  # children then never walk (and copy-on-write) the warm objects in a gc pass
-        info["layers"] = probe_layers((in_fd, out_fd))
+        svg_server = SvgServer(view=VIEW, close_in_child=(in_fd, out_fd),
+                               recycle_every=int(os.environ.get("VERM_RL_SVG_RECYCLE", RECYCLE_EVERY)))
+        info["layers"] = probe_layers(svg_server)
+        if USERNS_REFUSED:
+            info["degraded"] = USERNS_REFUSED["reason"]
     else:
-        from verm_rl.render.table import TableBrowser
+        from verm_rl.render.table import TableBrowser, find_chromium
 
-        netns = enter_network_namespace()
+        chromium = find_chromium()
+        scratch = tempfile.mkdtemp(prefix="verm_browser_")
+        if os.environ.get("VERM_RL_BROWSER_VIEW", "1") != "0":
+            view = FsView.for_browser(chromium)
+            info["view"] = view.describe()
+            applied = enter_browser_sandbox(view, scratch)
+        else:
+            applied = ["netns"] if enter_network_namespace() else []
+        info["layers"] = ", ".join(applied + ["request blocking"])
+        if USERNS_REFUSED:
+            info["degraded"] = USERNS_REFUSED["reason"]
         try:
-            browser = TableBrowser()
-            browser.netns = netns
-            info["layers"] = "netns" if netns else "request blocking only"
+            browser = TableBrowser(chromium, scratch=scratch)
+            browser.layers = info["layers"]
         except Exception as e:  # noqa: BLE001 - reported per request as a crash
             info["browser_error"] = f"{type(e).__name__}: {e}"
+            info["view_applied"] = "fs_view" in applied
     write_message(out_fd, {"ready": True, **info})
     while True:
         if REAPER.pending and not select.select([in_fd], [], [], 0.05)[0]:
@@ -388,15 +427,21 @@ def main(argv: list[str] | None = None) -> None:
             break
         if request is None:
             break
-        if family == "python":
+        if family == "python" and request.get("task") == "svg":
+            answer = svg_server.render(request, sandbox_config(request["options"]))
+        elif family == "python":
             answer = render_in_child(request, (in_fd, out_fd))
         elif browser is None:
             answer = _failure("crash", info.get("browser_error", "no browser"), 0.0)
         else:
             answer = render_table(browser, request)
+        if info.get("degraded"):  # a per-render flag the reward pipeline can count (a metric)
+            answer.setdefault("meta", {})["sandbox_degraded"] = info["degraded"]
         write_message(out_fd, answer)
     if browser is not None:
         browser.close()
+    if svg_server is not None:
+        svg_server.stop()
 
 
 if __name__ == "__main__":

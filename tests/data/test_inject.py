@@ -154,7 +154,7 @@ def test_located_agreement_scores_vc_rewardbench_f1_and_sc():
 
     a = [JudgedError("data_error", 3, "subplot 1", "bar 'B' is 40 instead of 20")]
     b = [JudgedError("text_error", 1, "title", "title reads 'Sales' instead of 'Revenue'"),
-         JudgedError("style_error", 2, "legend", "legend in the lower left instead of the upper right")]
+         JudgedError("style_error", 1, "legend", "legend in the lower left instead of the upper right")]
     perfect = LocatedAgreement()
     perfect.add(a, a, "chart")
     perfect.add(b, b, "chart")

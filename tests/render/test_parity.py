@@ -57,3 +57,25 @@ def test_table_page_is_the_released_one():
     page = table_to_html("<table><tr><th>a</th></tr><tr><td>1</td></tr></table>")
     assert CANVAS == (3600, 2400) and not page.lstrip().lower().startswith("<!doctype")
     assert "td { border: 1px solid #333; padding: 6px 10px; }" in page and "th" not in PAGE_TEMPLATE.split("<body>")[0]
+
+
+@pytest.mark.parametrize("case", ["figure dpi set by the program (dpi=150)", "two figures, the first one saved"])
+def test_released_chart_output_matches_the_released_procedure(renderer, tmp_path, case):
+    """``dpi="figure", chart_output="released"``: the figure current at the end, at its own dpi."""
+    source = rp.EDGE_CASES[case]
+    theirs = rp.released_chart(source, str(tmp_path), timeout_s=120)
+    mine = renderer.render("chart", source, timeout_s=120, dpi="figure", chart_output="released")
+    ours_default = renderer.render("chart", source, timeout_s=120)
+    assert theirs and mine.ok and ours_default.ok
+    result = rp.compare(mine.png, theirs)
+    assert result["same_size"] and result["ssim"] >= 0.99
+    assert not rp.compare(ours_default.png, theirs)["same_size"]  # the default differs on purpose
+
+
+def test_released_chart_output_renders_a_closed_figure_blank(renderer):
+    """Released: savefig is deleted, then ``plt.close()`` leaves nothing, so the appended savefig writes
+    a white page (reward 0); ours by default saves the figure the program asked for."""
+    source = rp.EDGE_CASES["savefig then plt.close()"]
+    released = renderer.render("chart", source, timeout_s=120, dpi="figure", chart_output="released")
+    assert not released.ok and released.error_kind == "blank"
+    assert renderer.render("chart", source, timeout_s=120).ok

@@ -43,11 +43,19 @@ def _canvas_is_white(fig: object) -> bool:
     return bool(rgba.size) and bool((rgba[..., :3] == 255).all())
 
 
-def render_chart(source: str, dpi: int = 100, max_pixels: int = 40_000_000, trace: dict | None = None) -> bytes:
+def render_chart(source: str, dpi: int | str = 100, max_pixels: int = 40_000_000, trace: dict | None = None,
+                 output: str = "requested") -> bytes:
     """Execute ``source`` (a matplotlib program) and return the PNG of its figure.
 
-    When ``trace`` is a dict, it is filled with ``chart_trace.trace_figure`` of the saved figure.
+    ``dpi="figure"`` saves at the figure's own dpi (matplotlib's ``savefig.dpi='figure'``, what the
+    released reward gets). ``output="released"`` saves the current figure when the program ends
+    (``plt.gcf()``, a new empty one if the program closed its figures), ignoring which figure the
+    program asked to save — the released procedure; ``"requested"`` (default) saves the figure the
+    program saved to a path, else the current one. When ``trace`` is a dict, it is filled with
+    ``chart_trace.trace_figure`` of the saved figure.
     """
+    if output not in ("requested", "released"):
+        raise RenderFailure("crash", f"unknown chart output {output!r}: requested or released")
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -90,9 +98,14 @@ def render_chart(source: str, dpi: int = 100, max_pixels: int = 40_000_000, trac
         except SystemExit as e:
             if e.code not in (None, 0):
                 raise RenderFailure("runtime", f"program exited with status {e.code!r}") from None
-        fig = wanted[-1] if wanted else (plt.gcf() if plt.get_fignums() else None)
+        if output == "released":
+            fig = plt.gcf()
+        else:
+            fig = wanted[-1] if wanted else (plt.gcf() if plt.get_fignums() else None)
         if fig is None:
             raise RenderFailure("blank", "the program drew no figure")
+        if dpi == "figure":
+            dpi = fig.dpi
         width, height = fig.get_size_inches() * dpi
         if not (width > 0 and height > 0):
             raise RenderFailure("blank", f"figure size {width:.0f}x{height:.0f} px")

@@ -26,7 +26,11 @@ WORKER_FAMILY = {"chart": "python", "svg": "python", "table": "browser"}
 class RenderOptions:
     """Render settings. The same settings must be used for the reference and the candidate."""
 
-    dpi: int = 100  # chart savefig dpi (upstream: matplotlib's default 100)
+    dpi: int | str = 100  # chart savefig dpi (upstream: matplotlib's default 100); "figure": the figure's own dpi
+    # chart output: "requested" = the figure the program saved to a path, else the current one (the same figure
+    # for any program order); "released" = the current figure when the program ends, as the released reward
+    # (it deletes the program's savefig calls and appends one), so a program that closes its figure renders blank
+    chart_output: str = "requested"
     timeout_s: float | None = None  # wall clock that kills; None = per task (chart/table 15, svg 10)
     memory_mb: int = 2048  # address space a program may add on top of the warm worker
     file_size_mb: int = 64  # largest file a program may write in its scratch dir

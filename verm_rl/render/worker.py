@@ -125,7 +125,9 @@ def _run_program(task: str, source: str, options: dict[str, Any], header: dict[s
         from verm_rl.render.chart import render_chart
 
         trace: dict[str, Any] | None = {} if options.get("trace") else None
-        png = render_chart(source, dpi=int(options["dpi"]), max_pixels=int(options["max_pixels"]), trace=trace)
+        dpi = options["dpi"] if options["dpi"] == "figure" else int(options["dpi"])
+        png = render_chart(source, dpi=dpi, max_pixels=int(options["max_pixels"]), trace=trace,
+                           output=options.get("chart_output", "requested"))
         if trace is not None:
             header["trace"] = trace
         return png

@@ -117,6 +117,7 @@ if [ "$DRY_RUN" = 1 ]; then
   for i in "${!NODES[@]}"; do
     echo "[node ${NODES[$i]}] srun --nodes=1 --ntasks=1 -w ${NODES[$i]} ${SRUN_PREFIX:+$SRUN_PREFIX }$(ray_start_cmd "$i")"
   done
+  echo "[wait] ${WAIT_CMD[*]:0:${#WAIT_CMD[@]}-1} $HEAD   (the head first; then the other nodes start)"
   echo "[wait] ${WAIT_CMD[*]}"
   echo "[plan] ${PLAN_CMD[*]}"
   [ "$PLAN_ONLY" = 1 ] || echo "[train] ${RECIPE_CMD[*]}"
@@ -152,14 +153,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' INT TERM
 
-for i in "${!NODES[@]}"; do
-  read -r -a CMD <<<"$(ray_start_cmd "$i")"
-  srun --overlap --nodes=1 --ntasks=1 -w "${NODES[$i]}" "${PREFIX[@]}" "${CMD[@]}" \
-    > >(sed -u "s/^/[ray ${NODES[$i]}] /") 2>&1 &
+start_node() {
+  local CMD
+  read -r -a CMD <<<"$(ray_start_cmd "$1")"
+  srun --overlap --nodes=1 --ntasks=1 -w "${NODES[$1]}" "${PREFIX[@]}" "${CMD[@]}" \
+    > >(sed -u "s/^/[ray ${NODES[$1]}] /") 2>&1 &
   STEP_PIDS+=($!)
-  [ "$i" = 0 ] && sleep 2  # the head's GCS first; the wait below tolerates slower starts
+}
+# The head first, and only once it is registered the others (a worker started earlier gives up at once).
+start_node 0
+on_head "${WAIT_CMD[@]:0:${#WAIT_CMD[@]}-1}" "$HEAD" || die "the Ray head did not start on $HEAD; stopping"
+for i in "${!NODES[@]}"; do
+  [ "$i" = 0 ] || start_node "$i"
 done
-
 on_head "${WAIT_CMD[@]}" || die "not every node joined the Ray cluster (above: which ones); stopping"
 on_head "${PLAN_CMD[@]}" || die "the placement preflight failed (above: what is short); nothing was trained"
 if [ "$PLAN_ONLY" = 1 ]; then

@@ -56,7 +56,16 @@ def wait_for_nodes(address: str, expected: Sequence[str], gpus_per_node: float, 
         time.sleep(poll_s)
     import ray
 
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
+    while True:  # the GCS answers before the head's raylet has registered: the driver cannot attach until then
+        try:
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
+            break
+        except (ConnectionError, RuntimeError) as e:
+            ray.shutdown()
+            if time.monotonic() > deadline:
+                raise ClusterNotReady(f"cannot attach to the Ray cluster at {address} within {timeout_s:g} s "
+                                      f"({e}); missing nodes: {', '.join(expected)}") from e
+            time.sleep(poll_s)
     try:
         last = None
         while True:

@@ -552,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``verm-rl plan`` (shared with verm_rl/cli.py)."""
+    """The options of ``verm-rl plan`` (verm_rl/cli.py hands every argument through)."""
     p.add_argument("overrides", nargs="*", help="Hydra overrides, as for recipes/visual_erm/main.py")
     p.add_argument("--address", help="Ray address of a live cluster (default: RAY_ADDRESS)")
     p.add_argument("--nodes", type=int, help="plan for a declared shape instead of a live cluster")

@@ -185,3 +185,19 @@ def test_outside_a_checkout_and_outside_slurm_fail_clearly(cluster_env, tmp_path
     r = subprocess.run(["sbatch", "-o", str(tmp_path / "nologs" / "%x-%j.out"), str(LAUNCH)], cwd=REPO,
                        env=dict(env, DRY_RUN="1"), capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "directory does not exist" in r.stderr
+
+
+def test_submit_takes_the_allocation_from_the_preset(cluster_env):
+    env, _, jobs = cluster_env
+    job = new_job_id(jobs)
+    e = dict(env, FAKE_SLURM_JOB_ID=str(job), DRY_RUN="1")
+    r = subprocess.run([str(REPO / "slurm" / "submit.sh"), "experiment=chart2code_verm", "verm/cluster=1node"],
+                       cwd="/", env=e, capture_output=True, text=True, timeout=300)
+    log = REPO / f"visual-erm-rl-{job}.out"
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "sbatch --nodes=1 --gpus-per-node=8" in r.stdout
+        out = log.read_text()
+    finally:
+        log.unlink(missing_ok=True)
+    assert f"job {job}: 1 node(s) x 8 GPUs" in out and out.count("ray start") == 1

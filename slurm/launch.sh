@@ -26,6 +26,9 @@
 # shared filesystem) and points head, workers and driver at it with RAY_AUTH_TOKEN_PATH. The token never appears
 # on a command line or in the environment (ps shows both to other users); ~/.ray/auth_token is not touched.
 #
+# Whole nodes (--exclusive, --mem=0): each Ray node's step gets every CPU of its node (--cpus-per-task, else Slurm
+# binds the step and all of Ray's workers to 1 CPU); Ray then reserves CPUs and GPUs itself.
+#
 # Ports: one block per job, derived from SLURM_JOB_ID, so two jobs on shared nodes do not collide:
 #   GCS, dashboard, Ray client server        block = 20000 + 50*((JOB_ID + RAY_PORT_OFFSET) % 200), + 0..2
 #   per node i: node manager, object manager, dashboard agent (listen, gRPC), runtime-env agent, metrics
@@ -34,6 +37,8 @@
 #SBATCH --job-name=visual-erm-rl
 #SBATCH --ntasks-per-node=1
 #SBATCH --gpus-per-node=8
+#SBATCH --exclusive
+#SBATCH --mem=0
 #SBATCH --output=%x-%j.out
 set -euo pipefail
 
@@ -115,7 +120,8 @@ echo "job $JOB_ID: $N node(s) x $GPUS GPUs, $CPUS CPUs; head $HEAD ($RAY_ADDRESS
      "$MIN_WORKER_PORT-$MAX_WORKER_PORT; job dir $JOB_DIR"
 if [ "$DRY_RUN" = 1 ]; then
   for i in "${!NODES[@]}"; do
-    echo "[node ${NODES[$i]}] srun --nodes=1 --ntasks=1 -w ${NODES[$i]} ${SRUN_PREFIX:+$SRUN_PREFIX }$(ray_start_cmd "$i")"
+    echo "[node ${NODES[$i]}] srun --overlap --nodes=1 --ntasks=1 --cpus-per-task=$CPUS -w ${NODES[$i]}" \
+         "${SRUN_PREFIX:+$SRUN_PREFIX }$(ray_start_cmd "$i")"
   done
   echo "[wait] ${WAIT_CMD[*]:0:${#WAIT_CMD[@]}-1} $HEAD   (the head first; then the other nodes start)"
   echo "[wait] ${WAIT_CMD[*]}"
@@ -156,7 +162,7 @@ trap 'exit 143' INT TERM
 start_node() {
   local CMD
   read -r -a CMD <<<"$(ray_start_cmd "$1")"
-  srun --overlap --nodes=1 --ntasks=1 -w "${NODES[$1]}" "${PREFIX[@]}" "${CMD[@]}" \
+  srun --overlap --nodes=1 --ntasks=1 --cpus-per-task="$CPUS" -w "${NODES[$1]}" "${PREFIX[@]}" "${CMD[@]}" \
     > >(sed -u "s/^/[ray ${NODES[$1]}] /") 2>&1 &
   STEP_PIDS+=($!)
 }

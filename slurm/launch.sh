@@ -159,20 +159,36 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' INT TERM
 
+STEP_NODES=()
 start_node() {
   local CMD
   read -r -a CMD <<<"$(ray_start_cmd "$1")"
   srun --overlap --nodes=1 --ntasks=1 --cpus-per-task="$CPUS" -w "${NODES[$1]}" "${PREFIX[@]}" "${CMD[@]}" \
     > >(sed -u "s/^/[ray ${NODES[$1]}] /") 2>&1 &
   STEP_PIDS+=($!)
+  STEP_NODES+=("${NODES[$1]}")
+}
+wait_watching() {  # run a wait command; fail at once when a node's `ray start --block` step exits meanwhile
+  on_head "$@" &
+  local wpid=$! j
+  while kill -0 "$wpid" 2>/dev/null; do
+    for j in "${!STEP_PIDS[@]}"; do
+      if ! kill -0 "${STEP_PIDS[$j]}" 2>/dev/null; then
+        kill "$wpid" 2>/dev/null || true
+        die "ray start on ${STEP_NODES[$j]} exited (its output above, lines [ray ${STEP_NODES[$j]}]); stopping"
+      fi
+    done
+    sleep 1
+  done
+  wait "$wpid"
 }
 # The head first, and only once it is registered the others (a worker started earlier gives up at once).
 start_node 0
-on_head "${WAIT_CMD[@]:0:${#WAIT_CMD[@]}-1}" "$HEAD" || die "the Ray head did not start on $HEAD; stopping"
+wait_watching "${WAIT_CMD[@]:0:${#WAIT_CMD[@]}-1}" "$HEAD" || die "the Ray head did not start on $HEAD; stopping"
 for i in "${!NODES[@]}"; do
   [ "$i" = 0 ] || start_node "$i"
 done
-on_head "${WAIT_CMD[@]}" || die "not every node joined the Ray cluster (above: which ones); stopping"
+wait_watching "${WAIT_CMD[@]}" || die "not every node joined the Ray cluster (above: which ones); stopping"
 on_head "${PLAN_CMD[@]}" || die "the placement preflight failed (above: what is short); nothing was trained"
 if [ "$PLAN_ONLY" = 1 ]; then
   echo "PLAN_ONLY=1: stopping after the preflight"

@@ -10,8 +10,10 @@ in, 3 on timeout.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -94,14 +96,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--gpus-per-node", type=float, default=0)
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--poll", type=float, default=1.0)
+    p.add_argument("--grace", type=float, default=30, help="hard stop this long after --timeout")
     args = p.parse_args(argv)
+    nodes = [n for n in args.nodes.split(",") if n]
+    # ray.init against a GCS that died mid-start retries for ever inside Ray's client: a hard stop at the deadline
+    watchdog = threading.Timer(args.timeout + args.grace, _give_up, args=(args.address, nodes, args.timeout))
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        wait_for_nodes(args.address, [n for n in args.nodes.split(",") if n], args.gpus_per_node, args.timeout,
-                       args.poll, log=lambda m: print(f"[wait] {m}", flush=True))
+        wait_for_nodes(args.address, nodes, args.gpus_per_node, args.timeout, args.poll,
+                       log=lambda m: print(f"[wait] {m}", flush=True))
     except ClusterNotReady as e:
         print(f"[wait] ERROR: {e}", file=sys.stderr, flush=True)
         return 3
+    finally:
+        watchdog.cancel()
     return 0
+
+
+def _give_up(address: str, nodes: list[str], timeout_s: float) -> None:
+    print(f"[wait] ERROR: the Ray cluster at {address} did not answer within {timeout_s:g} s; "
+          f"not confirmed: {', '.join(nodes)}", file=sys.stderr, flush=True)
+    os._exit(3)
 
 
 if __name__ == "__main__":

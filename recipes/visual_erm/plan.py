@@ -40,6 +40,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "hydra_configs"  # the same a
 CONFIG_NAME = "visual_erm"
 CPUS_PER_GPU_BUNDLE = 3  # verl ResourcePoolManager.max_colocate_count
 TASK_RUNNER_CPUS = 1
+JUDGE_RESERVATION = "judge reservation"  # GPUs held for our Ray judge / DINO actors (verm.cluster.judge_*)
 NODE_LABEL = "verm-slurm-node"  # set by slurm/launch.sh on every `ray start` (names nodes in errors)
 
 
@@ -74,6 +75,7 @@ class GpuPool:
     gpus_per_node: int
     tp: int = 1
     max_model_len: int | None = None
+    cpus_per_gpu: float = CPUS_PER_GPU_BUNDLE
     placed_on: list[str] = field(default_factory=list)
 
     @property
@@ -167,10 +169,17 @@ def gpu_pools(cfg: Any) -> list[GpuPool]:
                      _get(cfg, "actor_rollout_ref.rollout.max_model_len"))]
     rm = _get(cfg, "reward.reward_model", {})
     if _get(rm, "enable_resource_pool", False):
-        role = "judge (verl reward-model servers)" if _get(rm, "enable", False) else "judge reservation"
+        role = "judge (verl reward-model servers)" if _get(rm, "enable", False) else JUDGE_RESERVATION
         pools.append(GpuPool("reward_pool", role, int(_get(rm, "nnodes", 0)), int(_get(rm, "n_gpus_per_node", 0)),
                              int(_get(rm, "rollout.tensor_model_parallel_size", 1)),
                              _get(rm, "rollout.max_model_len")))
+    elif judge_actors(cfg):
+        # no verl reward pool: our judge / DINO actors get their own reservation of the preset's judge GPUs
+        nnodes = int(_get(cfg, "verm.cluster.judge_nnodes", 0))
+        per_node = int(_get(cfg, "verm.cluster.judge_gpus_per_node", 0))
+        cpus = max(a["cpus"] / a["gpus"] for a in judge_actors(cfg) if a["gpus"] > 0) if nnodes * per_node else 0
+        if nnodes * per_node > 0:
+            pools.append(GpuPool("judge_actor_pool", JUDGE_RESERVATION, nnodes, per_node, cpus_per_gpu=cpus))
     return pools
 
 
@@ -196,12 +205,12 @@ def place_pools(pools: list[GpuPool], nodes: list[Node]) -> tuple[dict[str, list
     groups = [(p, i) for p in pools for i in range(p.nnodes) if p.gpus_per_node > 0]
     groups.sort(key=lambda g: -g[0].gpus_per_node)
     for pool, _ in groups:
-        need_g, need_c = pool.gpus_per_node, pool.gpus_per_node * CPUS_PER_GPU_BUNDLE
+        need_g, need_c = pool.gpus_per_node, pool.gpus_per_node * pool.cpus_per_gpu
         target = next((n for n in nodes if free[n.name][0] >= need_g and free[n.name][1] >= need_c), None)
         if target is None:
             best = max(free.values(), key=lambda fc: fc[0]) if free else [0.0, 0.0]
             short = (f"{need_g - best[0]:g} GPUs" if best[0] < need_g else
-                     f"{need_c - best[1]:g} CPUs (3 per GPU bundle)")
+                     f"{need_c - best[1]:g} CPUs ({pool.cpus_per_gpu:g} per GPU bundle)")
             problems.append(Problem("gpu-placement", (
                 f"{pool.name} ({pool.role}) needs {pool.nnodes} node(s) with {need_g} GPUs and {need_c} CPUs free "
                 f"each; one group did not fit: the best node has {best[0]:g} GPUs, {best[1]:g} CPUs left "
@@ -220,10 +229,11 @@ def place_pools(pools: list[GpuPool], nodes: list[Node]) -> tuple[dict[str, list
 
 def place_judge_actors(actors: list[dict[str, Any]], pools: list[GpuPool], free: dict[str, list[float]]
                        ) -> list[Problem]:
-    """Ray judge / DINO actors go on the judge reservation (verl's reward pool, when it exists and verl's own
-    reward model is off); without one they need free GPUs of their own."""
+    """Ray judge / DINO actors go on the judge reservation (verl's reward pool when it exists and verl's own
+    reward model is off, else ``verm.cluster.judge_nnodes x judge_gpus_per_node``); without any they need
+    free GPUs of their own."""
     problems = []
-    reserved = next((p for p in pools if p.name == "reward_pool" and p.role == "judge reservation"), None)
+    reserved = next((p for p in pools if p.role == JUDGE_RESERVATION), None)
     for a in actors:
         need = a["count"] * a["gpus"]
         if reserved is not None:

@@ -20,6 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FAKE_BIN = Path(__file__).resolve().parent / "bin"
 LAUNCH = REPO / "slurm" / "launch.sh"
+OVERLOADED = "The current node timed out during startup"  # Ray's own message (raylet not registered within 30 s)
 
 
 def job_processes(job_id: int) -> list[psutil.Process]:
@@ -83,7 +84,7 @@ def submit(env, job_id: int, args: list[str], log: Path, **extra) -> subprocess.
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def finish(proc: subprocess.Popen, log: Path, timeout: float = 420) -> tuple[int, str]:
+def finish(proc: subprocess.Popen, log: Path, timeout: float = 900) -> tuple[int, str]:
     """The job's exit code and output; a job over ``timeout`` gets SIGTERM (as scancel: the launcher's trap
     stops its Ray), then SIGKILL, and fails the test."""
     try:
@@ -98,21 +99,25 @@ def finish(proc: subprocess.Popen, log: Path, timeout: float = 420) -> tuple[int
     return proc.returncode, out + (log.read_text() if log.exists() else "")
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
 def test_two_jobs_at_once_fit_and_misfit_on_two_nodes(cluster_env, tmp_path):
     """Done-when of the issue: PLAN_ONLY=1 sbatch slurm/launch.sh experiment=chart2code_verm verm/cluster=2node
     reaches the plan on two simulated nodes and exits 0 — while a second job (other ports) runs at the same time
     with an override that does not fit and exits non-zero naming what is short. Overrides reach the recipe's
     config; no Ray process of either job is left."""
     env, overrides, jobs = cluster_env
-    fit_id, misfit_id = new_job_id(jobs), new_job_id(jobs)
     base = ["experiment=chart2code_verm", "verm/cluster=2node", *overrides]
-    fit_log, misfit_log = tmp_path / "fit.out", tmp_path / "misfit.out"
-    fit = submit(env, fit_id, [*base, "verm.render.pool_size=20"], fit_log, PLAN_ONLY="1", RAY_WAIT_TIMEOUT="180")
-    misfit = submit(env, misfit_id, [*base, "verm.render.pool_size=500"], misfit_log, PLAN_ONLY="1",
-                    RAY_WAIT_TIMEOUT="180")
-    rc_fit, out_fit = finish(fit, fit_log)
-    rc_misfit, out_misfit = finish(misfit, misfit_log)
+    for attempt in range(2):  # a second try only when Ray itself reports this shared machine too loaded to start
+        fit_id, misfit_id = new_job_id(jobs), new_job_id(jobs)
+        fit_log, misfit_log = tmp_path / f"fit{attempt}.out", tmp_path / f"misfit{attempt}.out"
+        fit = submit(env, fit_id, [*base, "verm.render.pool_size=20"], fit_log, PLAN_ONLY="1",
+                     RAY_WAIT_TIMEOUT="300")
+        misfit = submit(env, misfit_id, [*base, "verm.render.pool_size=500"], misfit_log, PLAN_ONLY="1",
+                        RAY_WAIT_TIMEOUT="300")
+        rc_fit, out_fit = finish(fit, fit_log)
+        rc_misfit, out_misfit = finish(misfit, misfit_log)
+        if OVERLOADED not in out_fit + out_misfit:
+            break
 
     assert rc_fit == 0, out_fit
     assert f"all 2 node(s) joined: fake{fit_id}-n1 (8 GPU, 64 CPU), fake{fit_id}-n2 (8 GPU, 64 CPU)" in out_fit
@@ -140,7 +145,7 @@ def test_a_node_that_never_starts_times_out_naming_it(cluster_env, tmp_path):
     job = new_job_id(jobs)
     log = tmp_path / "dead.out"
     started = time.monotonic()
-    proc = submit(env, job, ["verm/cluster=2node", *overrides], log, PLAN_ONLY="1", RAY_WAIT_TIMEOUT="12",
+    proc = submit(env, job, ["verm/cluster=2node", *overrides], log, PLAN_ONLY="1", RAY_WAIT_TIMEOUT="20",
                   FAKE_SLURM_DEAD_NODES=f"fake{job}-n2")
     rc, out = finish(proc, log)
     assert rc != 0

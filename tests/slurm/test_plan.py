@@ -198,3 +198,31 @@ def test_verm_rl_plan_subcommand_delegates(capsys):
 
     assert main(["plan", "--sbatch-args", "experiment=chart2code_verm", "verm/cluster=2node"]) == 0
     assert capsys.readouterr().out.strip() == "--nodes=2 --gpus-per-node=8"
+
+
+def test_ray_judge_actors_without_verl_pool_get_the_presets_judge_gpus(models):
+    """ray_actor judge (verl's reward pool off): the actors go on verm.cluster.judge_* GPUs, counted in the plan."""
+    cfg = P.compose(["experiment=chart2code_verm", "verm/cluster=2node", "verm/judge=ray_actor",
+                     "verm.judge.ray_actor.num_actors=8", *models])
+    plan = P.make_plan(cfg, P.declared_cluster(2, 8, 64))
+    assert plan.fits, plan.problems
+    assert [p.name for p in plan.pools] == ["global_pool", "judge_actor_pool"]
+    assert plan.judge_actors[0]["placed_on"] == P.JUDGE_RESERVATION
+    cfg.verm.judge.ray_actor.num_actors = 9
+    plan = P.make_plan(cfg, P.declared_cluster(2, 8, 64))
+    assert any("short by 1 GPUs" in p.message for p in plan.problems)
+
+
+def test_cluster_wait_gives_up_on_a_port_that_is_no_ray_cluster(listener):
+    """A GCS address that accepts TCP but never answers Ray (a head that died mid-start): the wait stops at its
+    deadline instead of retrying for ever inside Ray's client."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="x" * 32)
+    r = subprocess.run([sys.executable, "-m", "recipes.visual_erm.cluster_wait", "--address",
+                        f"127.0.0.1:{listener.port}", "--nodes", "n1,n2", "--timeout", "2", "--grace", "3"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "n1, n2" in r.stderr

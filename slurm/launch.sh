@@ -131,7 +131,7 @@ if [ "$DRY_RUN" = 1 ]; then
 fi
 
 mkdir -p "$JOB_DIR"
-(umask 077 && "$PYTHON" -c "import secrets; print(secrets.token_hex(32))" >"$RAY_AUTH_TOKEN_PATH")
+(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$RAY_AUTH_TOKEN_PATH")  # 256 random bits, hex
 printf 'RAY_ADDRESS=%s\nMIN_WORKER_PORT=%s\nMAX_WORKER_PORT=%s\n' "$RAY_ADDRESS" "$MIN_WORKER_PORT" \
   "$MAX_WORKER_PORT" >"$JOB_DIR/ray.env"
 

@@ -24,6 +24,9 @@ class ClusterNotReady(TimeoutError):
     """Some nodes did not join (or lack GPUs) before the timeout."""
 
 
+_decided = threading.Event()  # set once the answer is known: the watchdog then leaves ray.shutdown() alone
+
+
 def missing_nodes(expected: Sequence[str], joined: Sequence[Node], gpus_per_node: float) -> list[str]:
     """The expected nodes not in ``joined``, or in it with fewer GPUs than asked (as 'name (k/8 GPUs)')."""
     by_name = {n.name: n for n in joined}
@@ -74,6 +77,7 @@ def wait_for_nodes(address: str, expected: Sequence[str], gpus_per_node: float, 
             joined = nodes_from_ray_table(ray.nodes())
             missing = missing_nodes(expected, joined, gpus_per_node)
             if not missing:
+                _decided.set()
                 log(f"all {len(expected)} node(s) joined: " + ", ".join(f"{n.name} ({n.gpus:g} GPU, {n.cpus:g} CPU)"
                                                                       for n in joined))
                 return joined
@@ -81,6 +85,7 @@ def wait_for_nodes(address: str, expected: Sequence[str], gpus_per_node: float, 
                 log(f"waiting for {len(missing)} of {len(expected)} node(s): {', '.join(missing)}")
                 last = missing
             if time.monotonic() > deadline:
+                _decided.set()
                 raise ClusterNotReady(f"{len(missing)} of {len(expected)} node(s) did not join the Ray cluster "
                                       f"at {address} within {timeout_s:g} s: {', '.join(missing)} (see the "
                                       "job log for their `ray start` output)")
@@ -115,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _give_up(address: str, nodes: list[str], timeout_s: float) -> None:
+    if _decided.is_set():
+        return
     print(f"[wait] ERROR: the Ray cluster at {address} did not answer within {timeout_s:g} s; "
           f"not confirmed: {', '.join(nodes)}", file=sys.stderr, flush=True)
     os._exit(3)

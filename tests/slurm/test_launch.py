@@ -145,7 +145,7 @@ def test_a_node_that_never_starts_times_out_naming_it(cluster_env, tmp_path):
     job = new_job_id(jobs)
     log = tmp_path / "dead.out"
     started = time.monotonic()
-    proc = submit(env, job, ["verm/cluster=2node", *overrides], log, PLAN_ONLY="1", RAY_WAIT_TIMEOUT="20",
+    proc = submit(env, job, ["verm/cluster=2node", *overrides], log, PLAN_ONLY="1", RAY_WAIT_TIMEOUT="30",
                   FAKE_SLURM_DEAD_NODES=f"fake{job}-n2")
     rc, out = finish(proc, log)
     assert rc != 0

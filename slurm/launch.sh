@@ -88,7 +88,8 @@ elif [ -n "${RAY_NETWORK_INTERFACE:-}" ]; then
   HEAD_IP=$(srun --overlap --nodes=1 --ntasks=1 -w "$HEAD" ip -4 -o addr show dev "$RAY_NETWORK_INTERFACE" \
             | awk '{print $4}' | cut -d/ -f1 | head -1)
 else
-  HEAD_IP=$(srun --overlap --nodes=1 --ntasks=1 -w "$HEAD" hostname --ip-address | awk '{print $1}')
+  HEAD_IP=$(srun --overlap --nodes=1 --ntasks=1 -w "$HEAD" bash -c 'hostname --ip-address 2>/dev/null || hostname -I' \
+            | awk '{print $1}')
 fi
 [ -n "$HEAD_IP" ] || die "could not find the address of the head node $HEAD"
 export RAY_ADDRESS="$HEAD_IP:$GCS_PORT"

@@ -16,7 +16,7 @@
 #   SRUN_PREFIX   command put before every per-node command, for containers, e.g.
 #                 SRUN_PREFIX="apptainer exec --nv --bind $PWD image.sif"  (the checkout and .venv inside)
 #   JOB_DIR       per-job state (Ray token, ports), default $REPO/outputs/slurm/$SLURM_JOB_ID
-#   RAY_WAIT_TIMEOUT  seconds to wait for every node and GPU to join (600)
+#   RAY_WAIT_TIMEOUT  seconds to wait for every node and GPU to join (600); RAY_HEAD_TIMEOUT for the head alone
 #   RAY_PORT_OFFSET   shifts this job's port block (when two jobs on a shared node still collide)
 #   RAY_NETWORK_INTERFACE  interface whose address the head advertises (default: hostname --ip-address)
 #   PLAN_ONLY=1   stop after the preflight;  DRY_RUN=1  print the commands, start nothing
@@ -53,6 +53,7 @@ RAY=${RAY:-$REPO/.venv/bin/ray}
 SRUN_PREFIX=${SRUN_PREFIX:-}
 JOB_DIR=${JOB_DIR:-$REPO/outputs/slurm/$JOB_ID}
 WAIT_TIMEOUT=${RAY_WAIT_TIMEOUT:-600}
+HEAD_TIMEOUT=${RAY_HEAD_TIMEOUT:-$WAIT_TIMEOUT}
 DRY_RUN=${DRY_RUN:-0}
 PLAN_ONLY=${PLAN_ONLY:-0}
 read -r -a PREFIX <<<"$SRUN_PREFIX"
@@ -113,6 +114,8 @@ ray_start_cmd() {  # node index -> the command run on that node (blocks until st
 }
 WAIT_CMD=("$PYTHON" -m recipes.visual_erm.cluster_wait --address "$RAY_ADDRESS" --timeout "$WAIT_TIMEOUT"
           --gpus-per-node "$GPUS" --nodes "$(IFS=,; echo "${NODES[*]}")")
+HEAD_WAIT=("$PYTHON" -m recipes.visual_erm.cluster_wait --address "$RAY_ADDRESS" --timeout "$HEAD_TIMEOUT"
+           --gpus-per-node "$GPUS" --nodes "$HEAD")
 PLAN_CMD=("$PYTHON" -m recipes.visual_erm.plan --expect-nodes "$N" --expect-gpus-per-node "$GPUS" "$@")
 RECIPE_CMD=("$PYTHON" -m recipes.visual_erm.main "$@")  # no ray_init.num_cpus: ray.init(address=...) rejects it
 on_head() { srun --overlap --nodes=1 --ntasks=1 -w "$HEAD" "${PREFIX[@]}" "$@"; }
@@ -124,7 +127,7 @@ if [ "$DRY_RUN" = 1 ]; then
     echo "[node ${NODES[$i]}] srun --overlap --nodes=1 --ntasks=1 --cpus-per-task=$CPUS -w ${NODES[$i]}" \
          "${SRUN_PREFIX:+$SRUN_PREFIX }$(ray_start_cmd "$i")"
   done
-  echo "[wait] ${WAIT_CMD[*]:0:${#WAIT_CMD[@]}-1} $HEAD   (the head first; then the other nodes start)"
+  echo "[wait] ${HEAD_WAIT[*]}   (the head first; then the other nodes start)"
   echo "[wait] ${WAIT_CMD[*]}"
   echo "[plan] ${PLAN_CMD[*]}"
   [ "$PLAN_ONLY" = 1 ] || echo "[train] ${RECIPE_CMD[*]}"
@@ -185,7 +188,7 @@ wait_watching() {  # run a wait command; fail at once when a node's `ray start -
 }
 # The head first, and only once it is registered the others (a worker started earlier gives up at once).
 start_node 0
-wait_watching "${WAIT_CMD[@]:0:${#WAIT_CMD[@]}-1}" "$HEAD" || die "the Ray head did not start on $HEAD; stopping"
+wait_watching "${HEAD_WAIT[@]}" || die "the Ray head did not start on $HEAD; stopping"
 for i in "${!NODES[@]}"; do
   [ "$i" = 0 ] || start_node "$i"
 done

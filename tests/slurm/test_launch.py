@@ -20,7 +20,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FAKE_BIN = Path(__file__).resolve().parent / "bin"
 LAUNCH = REPO / "slurm" / "launch.sh"
-OVERLOADED = "The current node timed out during startup"  # Ray's own message (raylet not registered within 30 s)
+# Ray's own start-up failures on an overloaded machine (its raylet must register within a fixed 30 s)
+OVERLOADED = ("The current node timed out during startup", "exited (its output above")
 
 
 def job_processes(job_id: int) -> list[psutil.Process]:
@@ -107,7 +108,7 @@ def test_two_jobs_at_once_fit_and_misfit_on_two_nodes(cluster_env, tmp_path):
     config; no Ray process of either job is left."""
     env, overrides, jobs = cluster_env
     base = ["experiment=chart2code_verm", "verm/cluster=2node", *overrides]
-    for attempt in range(2):  # a second try only when Ray itself reports this shared machine too loaded to start
+    for attempt in range(3):  # again only when a `ray start` failed to come up on this shared, loaded machine
         fit_id, misfit_id = new_job_id(jobs), new_job_id(jobs)
         fit_log, misfit_log = tmp_path / f"fit{attempt}.out", tmp_path / f"misfit{attempt}.out"
         fit = submit(env, fit_id, [*base, "verm.render.pool_size=20"], fit_log, PLAN_ONLY="1",
@@ -116,7 +117,7 @@ def test_two_jobs_at_once_fit_and_misfit_on_two_nodes(cluster_env, tmp_path):
                         RAY_WAIT_TIMEOUT="300")
         rc_fit, out_fit = finish(fit, fit_log)
         rc_misfit, out_misfit = finish(misfit, misfit_log)
-        if OVERLOADED not in out_fit + out_misfit:
+        if not any(sig in out_fit + out_misfit for sig in OVERLOADED):
             break
 
     assert rc_fit == 0, out_fit
@@ -145,7 +146,8 @@ def test_a_node_that_never_starts_times_out_naming_it(cluster_env, tmp_path):
     job = new_job_id(jobs)
     log = tmp_path / "dead.out"
     started = time.monotonic()
-    proc = submit(env, job, ["verm/cluster=2node", *overrides], log, PLAN_ONLY="1", RAY_WAIT_TIMEOUT="30",
+    proc = submit(env, job, ["verm/cluster=2node", *overrides], log, PLAN_ONLY="1", RAY_WAIT_TIMEOUT="20",
+                  RAY_HEAD_TIMEOUT="300",
                   FAKE_SLURM_DEAD_NODES=f"fake{job}-n2")
     rc, out = finish(proc, log)
     assert rc != 0

@@ -37,7 +37,10 @@ CORE = [
 EXTRAS = {
     # verl pins transformers<5.11; never its cpu/vllm/fsdp extras on CPU (they pin torch 2.11).
     "train": ["verl[verl-core]==0.9.1"],
-    "gpu": ["vllm", "flash-attn", "deepspeed"],
+    # = verl 0.9.1's vllm extra + flash-attn/deepspeed; the full resolved set: requirements/gpu.lock
+    # (flash-attn and deepspeed build against the installed torch: scripts/setup_env.sh --gpu installs them last)
+    "gpu": ["verl[vllm]==0.9.1", "vllm==0.24.0", "torch==2.11.0", "torchvision==0.26.0", "torchaudio==2.11.0",
+            "transformers==5.9.0", "mbridge==0.15.1", "flash-attn==2.8.3", "deepspeed==0.19.8"],
     # benchmark evaluation: LPIPS (UniSVG) and PDF page rasterising (olmOCR-Bench)
     "eval": ["lpips", "pypdfium2"],
     "dev": ["lpips", "pypdfium2", "pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis", "ruff"],

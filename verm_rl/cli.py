@@ -176,7 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--from", dest="checkout", required=True, help="checkout of InternLM/Visual-ERM")
     ip.add_argument("--out", default="outputs/released_prompts", help="folder for <task>.txt + manifest.json")
     ip.set_defaults(func=_import_prompts_command)
+
+    # every argument (its own --options too) goes to recipes/visual_erm/plan.py, which parses them
+    pl = sub.add_parser("plan", add_help=False, prefix_chars="\0", help="placement preflight: does this config "
+                        "fit the cluster? (`verm-rl plan --help`)")
+    pl.add_argument("plan_args", nargs="*", help="Hydra overrides and plan options")
+    pl.set_defaults(func=_plan_command)
     return parser
+
+
+def _plan_command(args: argparse.Namespace) -> int:
+    from recipes.visual_erm.plan import main as plan_main  # the recipe layer: imported only for this command
+
+    return plan_main(args.plan_args)
 
 
 def _prepare_command(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from recipes.visual_erm.validation import COMMON_METRICS
 from verm_rl.tasks import CATEGORIES
 
 
@@ -45,7 +46,6 @@ JUDGE_BACKENDS = ("verl_rm", "http", "ray_actor", "structural", "none")
 ENGINES = ("auto", "vllm", "transformers")
 SIMILARITIES = {"ssim": ("ssim", "l2"), "teds": ("teds", "teds_s")}
 NORMS = ("fixed", "batch_max")
-GPU_JUDGES = ("verl_rm", "ray_actor")  # judges that hold GPUs of this job (http: someone else's)
 
 
 def _get(cfg: Any, path: str, default: Any = None) -> Any:
@@ -85,6 +85,9 @@ def check_config(cfg: DictConfig | dict) -> None:
             float(norm)
         except (TypeError, ValueError):
             raise ConfigError(f"unknown verm.reward.norm {norm!r}; valid: fixed, batch_max or a number") from None
+    common = list(_get(cfg, "verm.validation.common", []) or [])
+    for metric in common:
+        _one_of("common validation metric", metric, COMMON_METRICS, "verm.validation.common")
     tasks = list(_get(cfg, "verm.task.tasks", []) or [])
     for task in tasks:
         _one_of("task", task, list(CATEGORIES), "verm.task.tasks")
@@ -170,8 +173,8 @@ def run_summary(cfg: DictConfig | dict) -> dict[str, Any]:
             "seed": _get(cfg, "verm.run.seed", 0), "norm": _get(cfg, "verm.reward.norm", "fixed")}
 
 
-TABLE_HEADER = ("| arm (`verm/reward=`) | judge (`verm/judge`) | verl RM pool | judge GPUs held (1node) | reward | paper |\n"
-                "|---|---|---|---|---|---|")
+TABLE_HEADER = ("| arm (`verm/reward=`) | judge (`verm/judge`) | verl RM pool | judge GPUs held (1node) | reward "
+                "| paper |\n|---|---|---|---|---|---|")
 
 
 def arm_table(summaries: list[dict[str, Any]]) -> str:

@@ -96,7 +96,9 @@ def test_fixed_norm_keeps_the_streamed_terms():
 def test_trainer_hook_on_a_dataproto_gives_eq4_and_keeps_groups():
     from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
 
-    from recipes.visual_erm.trainer import renormalise_step
+    from recipes.visual_erm.trainer import VisualERMTrainer, renormalise_step
+
+    assert "_compute_advantage" in VisualERMTrainer.__dict__  # the hook the trainer runs before advantages
 
     lengths = [3, 5, 2, 7, 4, 4, 6, 1, 5, 3, 2, 8]
     data = proto(ROWS, lengths)
@@ -121,7 +123,7 @@ def test_trainer_hook_on_a_dataproto_gives_eq4_and_keeps_groups():
 
 
 def test_streaming_order_does_not_change_the_values():
-    from recipes.visual_erm.trainer import renormalise_step
+    from recipes.visual_erm.step_norm import renormalise_step
 
     lengths = [3, 5, 2, 7, 4, 4, 6, 1, 5, 3, 2, 8]
     expected = eq4_expected()
@@ -133,7 +135,7 @@ def test_streaming_order_does_not_change_the_values():
 
 
 def test_padding_rows_do_not_enter_the_max():
-    from recipes.visual_erm.trainer import renormalise_step
+    from recipes.visual_erm.step_norm import renormalise_step
 
     rows = ROWS + [("a", "chart", "ok", 400, 1, 0, 1.0)]  # verl's padding copy with a huge severity
     include = np.array([True] * len(ROWS) + [False])

@@ -235,7 +235,8 @@ def main(cfg: DictConfig) -> None:
     m = result["metrics"]
     print(f"\nrewards by candidate kind: correct {m['verm/by_candidate/correct/reward']:.3f}, "
           f"perturbed {m['verm/by_candidate/perturbed/reward']:.3f}, broken {m['verm/by_candidate/broken/reward']:.3f}")
-    print(f"render rate {m['verm/all/render_rate']:.2f}, mean severity {m['verm/all/severity/total']:.2f}, "
+    severity = m.get("verm/all/severity/total", float("nan"))  # absent for similarity arms
+    print(f"render rate {m['verm/all/render_rate']:.2f}, mean severity {severity:.2f}, "
           f"judge failures {m['verm/all/judge_failure_rate']:.2f}; {m['seconds']:.1f} s")
     common = ", ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in sorted(m.items())
                        if k.startswith("val-common/all/") and not k.endswith("/samples"))

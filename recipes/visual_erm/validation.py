@@ -79,8 +79,8 @@ class CommonScorer:
 
     async def score(self, task: str, response: str, render_ok: bool, render_png: bytes | None,
                     prompt_png: bytes | None, gt_source: str | None, arm_judgement: Any = None) -> dict[str, float]:
-        """The common metrics of one sample. ``arm_judgement``: the arm's own judgement (reused when
-        it is the same judge: the structural critic, or Visual-ERM for ``verm_severity``)."""
+        """The common metrics of one sample. ``arm_judgement``: the arm's own judgement (reused for
+        ``verm_severity`` when the arm's judge is Visual-ERM)."""
         out = self.empty()
         code = extract_code(task, response)
         want = set(self.metrics)
@@ -105,11 +105,11 @@ class CommonScorer:
                 except Exception as e:  # noqa: BLE001 - markup TEDS cannot parse scores 0
                     log.debug("teds failed: %s", e)
         if "structural_severity" in want and render_ok and gt_source and code:
-            judgement = arm_judgement if self.judge_backend == "structural" else None
-            if judgement is None:
-                judgement = (await self.structural().judge([JudgeRequest(task, ref_png or b"", render_png or b"",
-                                                                         gt_source, code)]))[0]
-            if judgement is not None and judgement.parse_ok:
+            # judged here even when the arm's judge is the structural critic: the reward pipeline
+            # de-duplicates judge requests by their pixels, and the critic reads the programs
+            judgement = (await self.structural().judge([JudgeRequest(task, ref_png or b"", render_png or b"",
+                                                                     gt_source, code)]))[0]
+            if judgement.parse_ok:
                 out[PREFIX + "structural_severity"] = float(judgement.total_severity)
         if "verm_severity" in want and render_ok and self.judge_backend in VISUAL_ERM_BACKENDS \
                 and self.arm in ("verm", "verm_no_rsr") and arm_judgement is not None and arm_judgement.parse_ok:

@@ -46,7 +46,22 @@ def test_every_arm_file_is_a_known_arm():
     assert ARM_FILES == sorted(ARMS)
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def experiment_shapes():
+    """Experiments by what they set: (task, model, cluster). A preset sets nothing but these overrides
+    and its arm (checked here), so one experiment per shape × every arm covers experiment × arm."""
+    import yaml
+
+    shapes = {}
+    for name in EXPERIMENTS:
+        doc = yaml.safe_load(open(os.path.join(CONFIG_DIR, "experiment", f"{name}.yaml")))
+        assert set(doc) == {"defaults"}, f"{name} sets more than its groups: {set(doc)}"
+        groups = {k.split("/")[-1]: v for d in doc["defaults"] for k, v in d.items()}
+        assert set(groups) == {"task", "reward", "model", "cluster"}, name
+        shapes.setdefault((groups["task"], groups["model"], groups["cluster"]), name)
+    return sorted(shapes.values())
+
+
+@pytest.mark.parametrize("experiment", experiment_shapes())
 def test_every_experiment_times_every_arm(experiment):
     for arm in ARMS:
         cfg = compose_cfg([f"experiment={experiment}", f"verm/reward={arm}"])

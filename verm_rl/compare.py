@@ -31,6 +31,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEFAULT_METRICS = ("val-common/*", "verm/*/render_rate", "verm/*/reward/*", "verm/*/severity/*")
+EXCLUDE = ("*/samples",)  # counts, not outcomes
 LOWER_IS_BETTER = ("severity", "failure_rate", "fallback_rate", "latency", "seconds")
 NAME = re.compile(r"^(?P<task>.+?)__(?P<arm>.+?)__(?P<model>.+?)__s(?P<seed>\d+)$")
 _HEADER = b":W&B"
@@ -214,7 +215,8 @@ def load_api_runs(project: str, group: str | None = None, run_ids: Iterable[str]
 def select_metrics(runs: list[RunData], patterns: Iterable[str] = DEFAULT_METRICS) -> list[str]:
     patterns = list(patterns)
     keys = {k for r in runs for k in r.history}
-    return sorted(k for k in keys if any(fnmatch.fnmatchcase(k, p) for p in patterns))
+    return sorted(k for k in keys if any(fnmatch.fnmatchcase(k, p) for p in patterns)
+                  and not any(fnmatch.fnmatchcase(k, p) for p in EXCLUDE))
 
 
 def lower_is_better(metric: str) -> bool:
@@ -297,6 +299,7 @@ def plot_sections(runs: list[RunData], metrics: list[str], out: Path) -> list[Pa
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     arms = by_arm(runs)
     sections: dict[str, list[str]] = defaultdict(list)
@@ -315,11 +318,12 @@ def plot_sections(runs: list[RunData], metrics: list[str], out: Path) -> list[Pa
                     continue
                 color = colors(i % 10)
                 ax.plot(steps, mean, marker="o" if len(steps) < 20 else None, ms=3, color=color,
-                        label=f"{arm} (n={len(rs)})")
+                        linestyle=("-", "--", ":", "-.")[i % 4], label=f"{arm} (n={len(rs)})")
                 if len(rs) > 1:
                     ax.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
             ax.set_title(metric.split("/", 1)[-1] if section == "val-common" else metric, fontsize=8)
             ax.set_xlabel("step", fontsize=7)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
         for ax in list(axes.flat)[len(ms):]:

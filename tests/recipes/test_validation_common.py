@@ -40,10 +40,10 @@ def arm_cfg(arm, tmp=None, extra=()):
         return compose(config_name="visual_erm", overrides=overrides)
 
 
-def score_all(cfg, batch, tokenizer):
+def score_all(cfg, batch, tokenizer, manager=None):
     from recipes.visual_erm.reward_manager import VisualERMRewardManager
 
-    manager = VisualERMRewardManager(cfg, tokenizer)
+    manager = manager or VisualERMRewardManager(cfg, tokenizer)
 
     async def run():
         return await asyncio.gather(*(manager.run_single(batch[i:i + 1]) for i in range(len(batch))))
@@ -100,12 +100,16 @@ def test_n_rollouts_of_one_prompt_keep_n_sample_folders(ray_cluster, val_data, t
     group = batch[0:4]  # the four candidates of the chart reference: the n rollouts of one prompt
     group.non_tensor_batch["uid"] = np.array(["prompt-7"] * 4, dtype=object)
     group.non_tensor_batch["session_id"] = np.array([0, 1, 2, 3], dtype=object)
-    outs = score_all(arm_cfg("ssim", tmp_path / "tq"), group, tokenizer)
+    from recipes.visual_erm.reward_manager import VisualERMRewardManager
+
+    manager = VisualERMRewardManager(arm_cfg("ssim", tmp_path / "tq"), tokenizer)
+    outs = score_all(None, group, tokenizer, manager)
     dirs = [o["reward_extra_info"]["sample_dir"] for o in outs]
     assert sorted(Path(d).name for d in dirs) == [f"prompt-7_{i}" for i in range(4)]
     assert len({(Path(d) / "render.png").read_bytes() if (Path(d) / "render.png").exists() else b"" for d in dirs}) \
         >= 3  # each folder holds its own sample's render
     group.non_tensor_batch.pop("session_id")  # a path without session ids still keeps them apart
-    outs = score_all(arm_cfg("ssim", tmp_path / "plain"), group, tokenizer)
+    manager.sample_dir = str(tmp_path / "plain")
+    outs = score_all(None, group, tokenizer, manager)
     assert len({o["reward_extra_info"]["sample_dir"] for o in outs}) == 4
     assert len(list((tmp_path / "plain").iterdir())) == 4

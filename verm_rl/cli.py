@@ -75,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True, help="parquet file to write")
     d.set_defaults(func=_prepare_command)
 
+    c = sub.add_parser("compare", help="compare reward arms: markdown table + plots from wandb or offline runs")
+    c.add_argument("runs_dirs", nargs="*", help="offline run folders (wandb/offline-run-*, or folders above them)")
+    c.add_argument("--project", help="wandb project (with --group or --runs; needs the wandb API)")
+    c.add_argument("--group", help="wandb group = sweep id (also filters offline runs)")
+    c.add_argument("--runs", dest="run_ids", nargs="+", help="wandb run ids")
+    c.add_argument("--entity", help="wandb entity")
+    c.add_argument("--metrics", nargs="+", help="glob patterns of metrics (default: val-common/*, verm/*/render_rate, "
+                                               "verm/*/reward/*, verm/*/severity/*)")
+    c.add_argument("--out", default="compare", help="output folder")
+    c.add_argument("--open", action="store_true", help="print the path of an HTML page with the table and plots")
+    c.set_defaults(func=_compare_command)
+
     j = sub.add_parser("serve-judge", help="serve a local judge model as an OpenAI-compatible HTTP endpoint")
     j.add_argument("--model-path", required=True, help="local folder of the judge (e.g. Visual-ERM)")
     j.add_argument("--host", default="127.0.0.1")
@@ -189,6 +201,20 @@ def _plan_command(args: argparse.Namespace) -> int:
     from recipes.visual_erm.plan import main as plan_main  # the recipe layer: imported only for this command
 
     return plan_main(args.plan_args)
+def _compare_command(args: argparse.Namespace) -> int:
+    from verm_rl.compare import DEFAULT_METRICS, CompareError, compare, load_runs
+
+    try:
+        runs = load_runs(args.runs_dirs, args.project, args.group, args.run_ids or (), args.entity)
+        result = compare(runs, args.out, args.metrics or DEFAULT_METRICS)
+    except CompareError as e:
+        print(f"compare: {e}", file=sys.stderr)
+        return 2
+    print(result.table)
+    print(f"table: {result.markdown}\nplots: {', '.join(str(p) for p in result.pngs)}")
+    if args.open:
+        print(result.html.resolve())
+    return 0
 
 
 def _prepare_command(args: argparse.Namespace) -> int:

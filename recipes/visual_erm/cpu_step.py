@@ -7,7 +7,13 @@ reward manager on a local Ray cluster → rewards, step metrics, an offline wand
 report with each (reference, render, errors, reward) side by side.
 
     .venv/bin/python -m recipes.visual_erm.cpu_step experiment=cpu_reward_step            # make run
-    .venv/bin/python -m recipes.visual_erm.cpu_step experiment=cpu_reward_step verm/judge=ray_actor
+    .venv/bin/python -m recipes.visual_erm.cpu_step experiment=cpu_reward_step verm/reward=ssim
+    VERM_STEPS=3 VERM_OUT=outputs/cpu_ssim .venv/bin/python -m recipes.visual_erm.cpu_step \
+        experiment=cpu_reward_step verm/reward=ssim verm.run.group=cpu-demo   # 3 steps, for `verm-rl compare`
+
+Each step's batch is also scored with the common validation metrics (``val-common/…``), as verl's
+validation does, and with ``verm.reward.norm=batch_max`` the step's rewards are renormalised over
+the whole batch per task (paper Eq. 4) by the trainer's own function.
 """
 
 from __future__ import annotations
@@ -122,15 +128,19 @@ table{{border-collapse:collapse}} img{{max-width:320px;max-height:260px}} td.e{{
     return path
 
 
-def run(cfg: DictConfig, out: Path, n_refs: int = 9, seed: int = 0) -> dict[str, Any]:
+def run(cfg: DictConfig, out: Path, n_refs: int = 9, seed: int = 0, steps: int = 1) -> dict[str, Any]:
     import ray
     from verl.experimental.reward_loop.reward_loop import RewardLoopManager
     from verl.utils import hf_tokenizer
 
+    from recipes.visual_erm.config_check import check_config
     from recipes.visual_erm.metrics import reward_step_metrics
+    from recipes.visual_erm.step_norm import renormalise_step, step_reward_config
+    from recipes.visual_erm.validation import common_val_metrics
     from verm_rl.data.dataset import rows_from_sources, synthetic_items, write_parquet
     from verm_rl.render.local_pool import LocalRenderPool
 
+    check_config(cfg)
     start = time.monotonic()
     out = out.resolve()
     if out.exists():
@@ -150,63 +160,87 @@ def run(cfg: DictConfig, out: Path, n_refs: int = 9, seed: int = 0) -> dict[str,
     write_parquet(rows, out / "data" / "train.parquet")
     log.info("dataset: %s", report.summary())
     tokenizer = hf_tokenizer(model_path)
-    candidates = [candidate_responses(r["extra_info"]["task"], r["reward_model"]["ground_truth"], seed) for r in rows]
-    batch = make_batch(rows, candidates, tokenizer)
+    reward_cfg = step_reward_config(cfg)
 
     own_ray = not ray.is_initialized()
     if own_ray:
         ray.init(num_cpus=2, num_gpus=1 if cfg.verm.judge.backend == "ray_actor" else 0, include_dashboard=False,
                  logging_level="ERROR", log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
     manager = None
+    wandb_run = open_wandb(cfg, out)
     try:
         manager = RewardLoopManager(cfg)
-        result = manager.compute_rm_score(batch)
+        for step in range(steps):
+            candidates = [candidate_responses(r["extra_info"]["task"], r["reward_model"]["ground_truth"], seed + step)
+                          for r in rows]
+            batch = make_batch(rows, candidates, tokenizer)
+            batch.non_tensor_batch["validate"] = np.array([True] * len(batch), dtype=object)  # + val-common
+            result = manager.compute_rm_score(batch)
+            infos = {k: result.non_tensor_batch[k] for k in result.meta_info["reward_extra_keys"]}
+            norm_metrics = {}
+            if reward_cfg.norm == "batch_max":  # what the trainer does before advantages
+                result, norm_metrics = renormalise_step(result, reward_cfg, infos)
+            scores = result.batch["rm_scores"].sum(-1).numpy()
+            metrics = {**reward_step_metrics(infos, scores.tolist()), **norm_metrics, **common_val_metrics(infos)}
+            kinds = np.array([k.split(":")[0] for k in batch.non_tensor_batch["kind"]])
+            for kind in ("correct", "perturbed", "broken"):
+                metrics[f"verm/by_candidate/{kind}/reward"] = float(scores[kinds == kind].mean())
+            wandb_run.log(metrics, step=step)
+            log.info("step %d: reward %.3f, val-common render rate %.2f", step, float(scores.mean()),
+                     metrics.get("val-common/all/render_rate", float("nan")))
+        report_path = write_report(out, batch, scores, infos, metrics)
+        log_sample_table(wandb_run, batch, scores, infos, step)
     finally:
+        wandb_run.finish()
         for worker in getattr(manager, "reward_loop_workers", []):
             ray.kill(worker)
         if own_ray:
             ray.shutdown()
-    scores = result.batch["rm_scores"].sum(-1).numpy()
-    infos = {k: result.non_tensor_batch[k] for k in result.meta_info["reward_extra_keys"]}
-    metrics = reward_step_metrics(infos, scores.tolist())
-    kinds = np.array([k.split(":")[0] for k in batch.non_tensor_batch["kind"]])
-    for kind in ("correct", "perturbed", "broken"):
-        metrics[f"verm/by_candidate/{kind}/reward"] = float(scores[kinds == kind].mean())
-    report_path = write_report(out, batch, scores, infos, metrics)
-    log_wandb(cfg, out, batch, scores, infos, metrics)
     metrics["seconds"] = time.monotonic() - start
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return {"metrics": metrics, "scores": scores, "kinds": kinds, "infos": infos, "report": report_path}
 
 
-def log_wandb(cfg: DictConfig, out: Path, batch, scores: np.ndarray, infos: dict, metrics: dict) -> None:
-    """An offline wandb run (sync it later with `wandb sync`): step metrics and a sample table."""
+def open_wandb(cfg: DictConfig, out: Path):
+    """An offline wandb run (sync it later with `wandb sync`) named, grouped and tagged as training runs."""
     import wandb
 
+    from recipes.visual_erm.config_check import run_name, run_summary, run_tags
+
     os.environ.setdefault("WANDB_MODE", "offline")
-    run = wandb.init(project=cfg.trainer.project_name, name=cfg.trainer.experiment_name, dir=str(out),
-                     config=OmegaConf.to_container(cfg.verm, resolve=True), mode=os.environ["WANDB_MODE"])
-    run.log({k: v for k, v in metrics.items()}, step=0)
+    config = OmegaConf.to_container(cfg.verm, resolve=True)
+    config["summary"] = run_summary(cfg)
+    return wandb.init(project=cfg.trainer.project_name, name=run_name(cfg), group=cfg.verm.run.group or None,
+                      tags=run_tags(cfg), dir=str(out), config={"verm": config}, mode=os.environ["WANDB_MODE"])
+
+
+def log_sample_table(run, batch, scores: np.ndarray, infos: dict, step: int) -> None:
+    """The last step's (reference, render, reward) samples as a wandb table."""
+    import wandb
+
     table = wandb.Table(columns=["candidate", "task", "reference", "render", "reward", "status"])
     for i in range(len(scores)):
         d = Path(str(infos["sample_dir"][i]))
         images = [wandb.Image(str(d / n)) if (d / n).exists() else None for n in ("reference.png", "render.png")]
         table.add_data(str(batch.non_tensor_batch["kind"][i]), str(infos["task"][i]), *images, float(scores[i]),
                        str(infos["status"][i]))
-    run.log({"verm/samples": table}, step=0)
-    run.finish()
+    run.log({"verm/samples": table}, step=step)
 
 
 @hydra.main(config_path="../../hydra_configs", config_name="visual_erm", version_base=None)
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out = Path(os.environ.get("VERM_OUT", "outputs/cpu_reward_step"))
-    result = run(cfg, out, n_refs=int(os.environ.get("VERM_N_REFS", 9)))
+    result = run(cfg, out, n_refs=int(os.environ.get("VERM_N_REFS", 9)), steps=int(os.environ.get("VERM_STEPS", 1)))
     m = result["metrics"]
     print(f"\nrewards by candidate kind: correct {m['verm/by_candidate/correct/reward']:.3f}, "
           f"perturbed {m['verm/by_candidate/perturbed/reward']:.3f}, broken {m['verm/by_candidate/broken/reward']:.3f}")
-    print(f"render rate {m['verm/all/render_rate']:.2f}, mean severity {m['verm/all/severity/total']:.2f}, "
+    severity = m.get("verm/all/severity/total", float("nan"))  # absent for similarity arms
+    print(f"render rate {m['verm/all/render_rate']:.2f}, mean severity {severity:.2f}, "
           f"judge failures {m['verm/all/judge_failure_rate']:.2f}; {m['seconds']:.1f} s")
+    common = ", ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in sorted(m.items())
+                       if k.startswith("val-common/all/") and not k.endswith("/samples"))
+    print(f"val-common (all tasks): {common}")
     print(f"report: {result['report']}\nwandb (offline): {out}/wandb")
 
 

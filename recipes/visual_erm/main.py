@@ -56,6 +56,9 @@ def main(config) -> None:
     from verl.utils.config import validate_config
     from verl.utils.device import auto_set_device
 
+    from recipes.visual_erm.config_check import check_config
+
+    check_config(config)  # an unknown arm/judge/task fails here, before Ray or any GPU
     if config.trainer.v1.trainer_mode != "sync":
         raise ValueError("trainer.v1.trainer_mode must stay 'sync' for this recipe")
     auto_set_device(config)

@@ -56,7 +56,10 @@ def reward_step_metrics(infos: Mapping[str, Any], scores: Iterable[float] | None
         out[p + "render_rate"] = _mean(col("render_ok"))
         out[p + "reward/render"] = _mean(col("render_reward"))
         out[p + "reward/verm"] = _mean([v for v, s in zip(col("verm_reward"), status) if s == "ok"])
-        out[p + "severity/total"] = _mean([v for v, s in zip(col("severity"), status) if s == "ok"])
+        judged = col("severity_judged") or [1] * len(idx)  # similarity arms have no severities
+        severities = [v for v, s, j in zip(col("severity"), status, judged) if s == "ok" and j]
+        if severities:
+            out[p + "severity/total"] = _mean(severities)
         out[p + "parse_failure_rate"] = sum(s == "parse_failed" for s in judge_status) / len(idx)
         out[p + "judge_failure_rate"] = sum(s == "judge_failed" for s in judge_status) / len(idx)
         out[p + "fallback_rate"] = _mean(col("fallback_used"))

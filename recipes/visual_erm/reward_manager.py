@@ -12,8 +12,8 @@ bad sample: every sample gets a ``reward_score`` and a ``reward_extra_info`` wit
 from __future__ import annotations
 
 import logging
-import os
 import random
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 
 ALL_CATEGORIES = sorted({c for cats in CATEGORIES.values() for c in cats} | {"other"})
 EXTRA_KEYS = (["task", "status", "render_ok", "render_error", "render_reward", "verm_reward", "severity",
-               "judge_status", "parse_ok", "judge_seconds", "render_seconds", "dedup_hit", "fallback_used",
-               "sample_dir"] + [f"sev_{c}" for c in ALL_CATEGORIES] + [f"n_{c}" for c in ALL_CATEGORIES])
+               "severity_judged", "norm", "format", "judge_status", "parse_ok", "judge_seconds", "render_seconds",
+               "dedup_hit", "fallback_used", "sample_id", "sample_dir"]
+              + [f"sev_{c}" for c in ALL_CATEGORIES] + [f"n_{c}" for c in ALL_CATEGORIES])
+STRING_KEYS = ("task", "status", "render_error", "judge_status", "sample_id", "sample_dir")
 
 
 def verm_settings(config: DictConfig) -> dict[str, Any]:
@@ -39,17 +41,23 @@ def verm_settings(config: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(section, resolve=True) if section is not None else {}
 
 
-def extra_info_of(sample: ScoredSample, task: str, sample_dir: str = "") -> dict[str, Any]:
-    """Flat scalars with the same keys for every sample (verl stacks them into arrays)."""
+def extra_info_of(sample: ScoredSample, task: str, sample_dir: str = "", sample_id: str = "") -> dict[str, Any]:
+    """Flat scalars with the same keys for every sample (verl stacks them into arrays).
+
+    ``severity``, ``severity_judged``, ``render_reward``, ``format`` and ``fallback_used`` are what the
+    trainer needs to re-apply the batch-max normaliser over the whole step (paper Eq. 4)."""
     r = sample.reward
     j = sample.judgement
     info: dict[str, Any] = {
         "task": task, "status": r.status, "render_ok": int(sample.render.ok),
         "render_error": sample.render.error_kind or "", "render_reward": float(r.render),
         "verm_reward": float(r.verm), "severity": int(r.severity),
+        "severity_judged": int(r.status == "ok" and r.norm is not None), "norm": float(r.norm or 0.0),
+        "format": float(r.format),
         "judge_status": j.status if j is not None else "not_judged", "parse_ok": int(j is not None and j.parse_ok),
         "judge_seconds": float(j.seconds) if j is not None else 0.0, "render_seconds": float(sample.render.seconds),
-        "dedup_hit": int(sample.dedup_hit), "fallback_used": int(r.fallback_used), "sample_dir": sample_dir,
+        "dedup_hit": int(sample.dedup_hit), "fallback_used": int(r.fallback_used), "sample_id": sample_id,
+        "sample_dir": sample_dir,
     }
     for c in ALL_CATEGORIES:
         info[f"sev_{c}"] = int(r.severity_by_category.get(c, 0))
@@ -77,11 +85,22 @@ def reference_png_from_prompt(raw_prompt: Any) -> bytes | None:
     return None
 
 
-def save_sample(directory: str, uid: str, sample: ScoredSample) -> str:
+def sample_id_of(non_tensor: dict[str, Any]) -> str:
+    """A per-sample id: verl's ``{uid}_{session_id}`` (the n rollouts of a prompt share the uid and
+    differ in session_id); without a session id, the uid plus a random suffix so nothing overwrites."""
+    extra_info = non_tensor.get("extra_info") or {}
+    uid = str(non_tensor.get("uid", extra_info.get("id", "")) or "sample")
+    session = non_tensor.get("session_id")
+    if session is not None and str(session) != "":
+        return f"{uid}_{session}"
+    return f"{uid}_{uuid.uuid4().hex[:8]}"
+
+
+def save_sample(directory: str, sample_id: str, sample: ScoredSample) -> str:
     """Write the (reference, render, errors) of a sample for the trainer to log as images."""
     import json
 
-    path = Path(directory) / uid
+    path = Path(directory) / sample_id
     path.mkdir(parents=True, exist_ok=True)
     if sample.reference_png:
         (path / "reference.png").write_bytes(sample.reference_png)
@@ -107,6 +126,8 @@ class VisualERMRewardManager(RewardManagerBase):
         self.sample_dir = logging_cfg.get("sample_dir") or ""
         self.sample_rate = float(logging_cfg.get("sample_rate", 0.0))
         self.reference_from = self.settings.get("reference_from", "prompt_image")
+        self.common_metrics = list((self.settings.get("validation") or {}).get("common") or [])
+        self._common = None
 
     def pipeline(self):
         if self._pipeline is None:
@@ -114,6 +135,24 @@ class VisualERMRewardManager(RewardManagerBase):
 
             self._pipeline = build_pipeline(self.settings, self.reward_router_address, self.reward_model_path)
         return self._pipeline
+
+    def common_scorer(self):
+        """The val-common scorer (same metrics whatever the arm), on this pipeline's render pool."""
+        if self._common is None:
+            from recipes.visual_erm.validation import CommonScorer
+
+            pipe = self.pipeline()
+            self._common = CommonScorer(self.common_metrics, pipe.pool.render, pipe.render_options,
+                                        arm=(self.settings.get("reward") or {}).get("name", ""),
+                                        judge_backend=(self.settings.get("judge") or {}).get("backend", ""))
+        return self._common
+
+    @staticmethod
+    def is_validation(data: DataProto) -> bool:
+        """verl's V1 validation passes ``validate=True`` with every row; the CPU job marks extra_info."""
+        nt = data[0].non_tensor_batch
+        extra_info = nt.get("extra_info") or {}
+        return bool(nt.get("validate", False)) or bool(extra_info.get("verm_validate", False))
 
     def decode_response(self, data: DataProto) -> str:
         item = data[0]
@@ -136,17 +175,30 @@ class VisualERMRewardManager(RewardManagerBase):
             item = self.score_item(data)
         except Exception as e:  # noqa: BLE001 - a malformed row still gets a reward and a status
             log.warning("cannot read sample: %s", e)
-            info = {k: "" if k in ("task", "status", "render_error", "judge_status", "sample_dir") else 0
-                    for k in EXTRA_KEYS}
+            info = {k: "" if k in STRING_KEYS else 0 for k in EXTRA_KEYS}
             info["status"] = "bad_sample"
+            if self.common_metrics and self.is_validation(data):
+                info.update(self.common_scorer().empty())
             return {"reward_score": 0.0, "reward_extra_info": info}
         sample = await self.pipeline().score_one(item)
+        sample_id = sample_id_of(data[0].non_tensor_batch)
         sample_dir = ""
         if self.sample_dir and self.sample_rate > 0 and random.random() < self.sample_rate:
-            uid = item.uid or f"{os.getpid()}_{random.randrange(1 << 30)}"
-            sample_dir = save_sample(self.sample_dir, uid, sample)
-        info = extra_info_of(sample, item.task, sample_dir)
+            sample_dir = save_sample(self.sample_dir, sample_id, sample)
+        info = extra_info_of(sample, item.task, sample_dir, sample_id)
+        if self.common_metrics and self.is_validation(data):
+            info.update(await self.common_metrics_of(data, item, sample))
         return {"reward_score": float(sample.reward.total), "reward_extra_info": info}
+
+    async def common_metrics_of(self, data: DataProto, item: ScoreItem, sample: ScoredSample) -> dict[str, float]:
+        scorer = self.common_scorer()
+        try:
+            prompt_png = reference_png_from_prompt(data[0].non_tensor_batch.get("raw_prompt"))
+            return await scorer.score(item.task, item.response, sample.render.ok, sample.render.png, prompt_png,
+                                      item.reference_source, sample.judgement)
+        except Exception:  # noqa: BLE001 - a metric that fails is missing, never a lost sample
+            log.exception("val-common metrics failed")
+            return scorer.empty()
 
 
 def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None,

@@ -42,7 +42,10 @@ def check_against_verl(cfg) -> None:
 def test_every_experiment_preset_composes_and_validates(experiment):
     cfg = compose_cfg([f"experiment={experiment}"])
     check_against_verl(cfg)
-    assert cfg.trainer.experiment_name == experiment
+    from recipes.visual_erm.config_check import check_config, run_name
+
+    check_config(cfg)
+    assert cfg.trainer.experiment_name == run_name(cfg) and cfg.trainer.experiment_name.count("__") == 3
 
 
 def test_paper_settings_in_the_grpo_presets():

@@ -1,0 +1,201 @@
+"""What each reward arm is, and a check that a composed config is one of them.
+
+Every entry point (``main.py``, ``cpu_step.py``, the launch plan) calls :func:`check_config` right
+after Hydra composition, so an unknown arm, judge, engine, similarity or task fails before any GPU is
+touched, with the valid names in the message. :func:`arm_summary` is what the arm *actually* is in
+a composed config (judge used, verl's reward-model pool, judge GPUs held, reward formula); the
+README table of arms is generated from it by a test. Plain functions on the config, no Ray or verl.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from recipes.visual_erm.validation import COMMON_METRICS
+from verm_rl.tasks import CATEGORIES
+
+
+class ConfigError(ValueError):
+    """A composed config that is not a valid arm (the message lists the valid names)."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    judges: tuple[str, ...]  # verm/judge backends this arm may run with (the first is what the arm picks)
+    scorer: str  # what produces the visual term
+    formula: str  # with the arm's default weights
+    tasks: tuple[str, ...] | None = None  # tasks the arm can score (None: all)
+    table: str = ""  # where the paper reports it
+
+
+VISUAL_ERM_JUDGES = ("verl_rm", "http", "ray_actor")
+ARMS: dict[str, Arm] = {
+    "verm": Arm(VISUAL_ERM_JUDGES, "Visual-ERM", "r_rsr + clip(1 − ΣS/norm, 0, 1)", table="Tables 1–3, 12"),
+    "verm_no_rsr": Arm(VISUAL_ERM_JUDGES, "Visual-ERM", "clip(1 − ΣS/norm, 0, 1)", table="Table 11 (w/o RSR)"),
+    "structural": Arm(("structural",), "structural critic", "r_rsr + clip(1 − ΣS/norm, 0, 1)",
+                      table="ours (no judge GPU)"),
+    "render_only": Arm(("none",), "none", "r_rsr", table="baseline (not in the paper)"),
+    "ssim": Arm(("none",), "SSIM (CPU)", "r_rsr + SSIM", table="baseline (not in the paper)"),
+    "teds": Arm(("none",), "TEDS (CPU)", "r_rsr + TEDS", tasks=("table",), table="Table 2"),
+    "dino": Arm(("none",), "DINOv2 actors", "0.9·DINO + 0.1·format", table="Tables 1–3"),
+}
+JUDGE_BACKENDS = ("verl_rm", "http", "ray_actor", "structural", "none")
+ENGINES = ("auto", "vllm", "transformers")
+SIMILARITIES = {"ssim": ("ssim", "l2"), "teds": ("teds", "teds_s")}
+NORMS = ("fixed", "batch_max")
+
+
+def _get(cfg: Any, path: str, default: Any = None) -> Any:
+    value = OmegaConf.select(cfg, path, default=default) if isinstance(cfg, DictConfig) else None
+    if value is None and not isinstance(cfg, DictConfig):
+        value = cfg
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        value = default if value is None else value
+    return value
+
+
+def _one_of(kind: str, value: Any, valid: tuple[str, ...] | list[str], where: str = "") -> None:
+    if value not in valid:
+        raise ConfigError(f"unknown {kind} {value!r}{f' ({where})' if where else ''}; valid: {', '.join(valid)}")
+
+
+def check_config(cfg: DictConfig | dict) -> None:
+    """Raise :class:`ConfigError` unless ``cfg`` is a known arm with a judge and tasks it supports."""
+    arm_name = _get(cfg, "verm.reward.name")
+    _one_of("reward arm", arm_name, list(ARMS), "verm/reward, verm.reward.name")
+    arm = ARMS[arm_name]
+    backend = _get(cfg, "verm.judge.backend")
+    _one_of("judge backend", backend, JUDGE_BACKENDS, "verm/judge, verm.judge.backend")
+    if backend not in arm.judges:
+        raise ConfigError(f"reward arm {arm_name!r} runs with verm/judge={' or '.join(arm.judges)}, not {backend!r} "
+                          f"(the arm picks its judge: drop the verm/judge override)")
+    if backend == "ray_actor":
+        _one_of("judge engine", _get(cfg, "verm.judge.ray_actor.engine", "auto"), ENGINES,
+                "verm.judge.ray_actor.engine")
+    if arm_name in SIMILARITIES:
+        _one_of(f"{arm_name} similarity", _get(cfg, "verm.reward.similarity"), SIMILARITIES[arm_name],
+                "verm.reward.similarity")
+    norm = _get(cfg, "verm.reward.norm", "fixed")
+    if norm not in NORMS:
+        try:
+            float(norm)
+        except (TypeError, ValueError):
+            raise ConfigError(f"unknown verm.reward.norm {norm!r}; valid: fixed, batch_max or a number") from None
+    common = list(_get(cfg, "verm.validation.common", []) or [])
+    for metric in common:
+        _one_of("common validation metric", metric, COMMON_METRICS, "verm.validation.common")
+    tasks = list(_get(cfg, "verm.task.tasks", []) or [])
+    for task in tasks:
+        _one_of("task", task, list(CATEGORIES), "verm.task.tasks")
+    if arm.tasks is not None and any(t not in arm.tasks for t in tasks):
+        raise ConfigError(f"reward arm {arm_name!r} scores only {', '.join(arm.tasks)}, not {tasks}")
+    rm_on = bool(_get(cfg, "reward.reward_model.enable", False))
+    if rm_on != (backend == "verl_rm"):
+        raise ConfigError(f"reward.reward_model.enable={rm_on} with judge {backend!r}: verl's reward-model pool "
+                          "must be on exactly when the judge is verl_rm")
+
+
+def judge_gpus(cfg: DictConfig | dict) -> int:
+    """GPUs of this job the arm's judge holds (verl's RM pool, Visual-ERM actors or DINO actors)."""
+    arm_name = _get(cfg, "verm.reward.name")
+    backend = _get(cfg, "verm.judge.backend")
+    pool = int(_get(cfg, "reward.reward_model.nnodes", 0) or 0) * int(_get(cfg, "reward.reward_model.n_gpus_per_node",
+                                                                            0) or 0)
+    cluster_judge = _get(cfg, "verm.cluster.judge_nnodes")
+    if cluster_judge is not None:
+        pool = int(cluster_judge) * int(_get(cfg, "verm.cluster.judge_gpus_per_node", 0) or 0)
+    if backend == "verl_rm":
+        return pool
+    actors = _get(cfg, "verm.reward.dino") if arm_name == "dino" else (
+        _get(cfg, "verm.judge.ray_actor") if backend == "ray_actor" else None)
+    if actors is None:
+        return 0
+    n = _get(actors, "num_actors")
+    return pool if n is None else int(n) * int(-(-float(_get(actors, "num_gpus", 1)) // 1))
+
+
+def arm_summary(cfg: DictConfig | dict) -> dict[str, Any]:
+    """What the arm in ``cfg`` is: the row of the README table of arms."""
+    arm_name = _get(cfg, "verm.reward.name")
+    arm = ARMS[arm_name]
+    backend = _get(cfg, "verm.judge.backend")
+    w = {k: float(_get(cfg, f"verm.reward.{k}", 0.0) or 0.0) for k in ("w_render", "w_verm", "w_format")}
+    scorer = arm.scorer
+    if arm_name in SIMILARITIES:
+        scorer = f"{_get(cfg, 'verm.reward.similarity')} (CPU)"
+    return {"arm": arm_name, "judge": backend, "scorer": scorer,
+            "rm_pool": bool(_get(cfg, "reward.reward_model.enable", False)),
+            "judge_gpus": judge_gpus(cfg), "weights": w, "formula": reward_formula(arm_name, w),
+            "paper": arm.table}
+
+
+def reward_formula(arm_name: str, w: dict[str, float]) -> str:
+    """The reward as the weights make it (terms with weight 0 left out)."""
+    visual = {"verm": "clip(1 − ΣS/norm, 0, 1)", "verm_no_rsr": "clip(1 − ΣS/norm, 0, 1)",
+              "structural": "clip(1 − ΣS/norm, 0, 1)", "ssim": "SSIM", "teds": "TEDS", "dino": "DINO",
+              "render_only": "0"}[arm_name]
+    terms = []
+    for key, term in (("w_render", "r_rsr"), ("w_verm", visual), ("w_format", "format")):
+        if w[key] and term != "0":
+            terms.append(term if w[key] == 1 else f"{w[key]:g}·{term}")
+    return " + ".join(terms) or "0"
+
+
+def run_name(cfg: DictConfig | dict) -> str:
+    """``<task>__<arm>__<model>__s<seed>``: the wandb run name used by presets and ``sweep.sh``."""
+    return (f"{_get(cfg, 'verm.task.name')}__{_get(cfg, 'verm.reward.name')}__{_get(cfg, 'verm.model.name')}"
+            f"__s{_get(cfg, 'verm.run.seed', 0)}")
+
+
+def run_tags(cfg: DictConfig | dict) -> list[str]:
+    """wandb tags: task, arm, judge, model, cluster (as ``key:value``) plus ``verm.run.tags``."""
+    tags = [f"task:{_get(cfg, 'verm.task.name')}", f"arm:{_get(cfg, 'verm.reward.name')}",
+            f"judge:{_get(cfg, 'verm.judge.backend')}", f"model:{_get(cfg, 'verm.model.name')}",
+            f"cluster:{_get(cfg, 'verm.cluster.name', None) or _cluster_shape(cfg)}"]
+    return tags + [str(t) for t in (_get(cfg, "verm.run.tags", []) or [])]
+
+
+def _cluster_shape(cfg: DictConfig | dict) -> str:
+    return f"{_get(cfg, 'trainer.nnodes', 1)}x{_get(cfg, 'trainer.n_gpus_per_node', 0)}"
+
+
+def run_summary(cfg: DictConfig | dict) -> dict[str, Any]:
+    """The ``verm`` summary put into the wandb config (what to filter and group runs by)."""
+    s = arm_summary(cfg)
+    return {"name": run_name(cfg), "group": _get(cfg, "verm.run.group"), "tags": run_tags(cfg),
+            "task": _get(cfg, "verm.task.name"), "tasks": list(_get(cfg, "verm.task.tasks", []) or []),
+            "arm": s["arm"], "judge": s["judge"], "scorer": s["scorer"], "formula": s["formula"],
+            "rm_pool": s["rm_pool"], "judge_gpus": s["judge_gpus"], "model": _get(cfg, "verm.model.name"),
+            "seed": _get(cfg, "verm.run.seed", 0), "norm": _get(cfg, "verm.reward.norm", "fixed")}
+
+
+TABLE_HEADER = ("| arm (`verm/reward=`) | judge (`verm/judge`) | verl RM pool | judge GPUs held (1node) | reward "
+                "| paper |\n|---|---|---|---|---|---|")
+
+
+def arm_table(summaries: list[dict[str, Any]]) -> str:
+    """The README table of arms from :func:`arm_summary` rows."""
+    rows = [f"| `{s['arm']}` | {s['judge']} → {s['scorer']} | {'on' if s['rm_pool'] else 'off'} | "
+            f"{s['judge_gpus']} | {s['formula']} | {s['paper'] or '—'} |" for s in summaries]
+    return "\n".join([TABLE_HEADER, *rows])
+
+
+def compose_arm(arm: str, config_dir: str, extra: list[str] | None = None) -> DictConfig:
+    """The config of one arm on the reference cluster (1 node), as Hydra composes it."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        task = "verm/task=table2md" if ARMS[arm].tasks == ("table",) else "verm/task=chart2code"
+        return compose(config_name="visual_erm", overrides=[task, f"verm/reward={arm}", "verm/cluster=1node",
+                                                            *(extra or [])])
+
+
+if __name__ == "__main__":  # print the README table: python -m recipes.visual_erm.config_check
+    import os
+
+    config_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hydra_configs")
+    print(arm_table([arm_summary(compose_arm(a, os.path.abspath(config_dir))) for a in ARMS]))

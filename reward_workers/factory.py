@@ -115,14 +115,25 @@ def reward_config(reward_cfg: dict[str, Any]) -> SeverityRewardConfig:
     )
 
 
+def build_render_pool(render: dict[str, Any]) -> RenderPool:
+    """The shared render pool from ``verm.render`` (pops the pool keys; the rest are render options).
+    ``pool_size: auto`` sizes it from the CPUs free when the first reward-loop worker builds it (after verl
+    has reserved the trainer's placement groups)."""
+    size = render.pop("pool_size", 2)
+    return RenderPool(name=render.pop("pool_name", "verm_render_pool"),
+                      size=size if str(size).lower() == "auto" else int(size),
+                      num_cpus=float(render.pop("num_cpus_per_actor", 1)),
+                      routing=str(render.pop("routing", "p2c")), spread=bool(render.pop("spread", True)),
+                      headroom=float(render.pop("headroom", 0.1)))
+
+
 def build_pipeline(verm_cfg: dict[str, Any], reward_router_address: str | None = None,
                    reward_model_path: str | None = None):
     """The ``RewardPipeline`` for one process (the render pool is named, so shared across processes)."""
     from reward_workers.pipeline import RewardPipeline
 
     render = dict(verm_cfg.get("render") or {})
-    pool = RenderPool(name=render.pop("pool_name", "verm_render_pool"), size=int(render.pop("pool_size", 2)),
-                      num_cpus=float(render.pop("num_cpus_per_actor", 1)))
+    pool = build_render_pool(render)
     render_options = {k: v for k, v in render.items() if v is not None}
     reward_cfg = dict(verm_cfg.get("reward") or {})
     judge = build_reward_judge(reward_cfg, dict(verm_cfg.get("judge") or {}), pool, reward_router_address,

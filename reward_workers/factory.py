@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from reward_workers.render_pool import RenderPool
+from reward_workers.sizing import judge_actor_count
 from verm_rl.judge import JudgeBackend, SamplingParams
 from verm_rl.reward import SeverityRewardConfig
 
@@ -21,8 +22,24 @@ def prompt_files(judge_cfg: dict[str, Any]) -> dict[str, str]:
     return {task: path for task, path in (judge_cfg.get("prompts") or {}).items() if path}
 
 
+def actor_placement(actor_cfg: dict[str, Any], cluster_cfg: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    """Count and placement of Ray judge/DINO actors: ``num_actors: null`` fills the GPUs reserved for the judge
+    (``verm.cluster.judge_nnodes x judge_gpus_per_node``); with GPUs they go into one named placement group."""
+    cluster = cluster_cfg or {}
+    num_gpus = float(actor_cfg.get("num_gpus", 1))
+    raw = actor_cfg.get("num_actors", 1)
+    return {
+        "num_actors": judge_actor_count(None if raw is None else int(raw), cluster.get("judge_nnodes"),
+                                        cluster.get("judge_gpus_per_node"), num_gpus, key),
+        "num_gpus": num_gpus, "num_cpus": float(actor_cfg.get("num_cpus", 1)),
+        "placement": actor_cfg.get("placement", "group"),
+        "placement_strategy": actor_cfg.get("placement_strategy", "SPREAD"),
+        "placement_timeout_s": float(actor_cfg.get("placement_timeout_s", 300)),
+    }
+
+
 def build_judge(judge_cfg: dict[str, Any], pool: RenderPool, reward_router_address: str | None = None,
-                reward_model_path: str | None = None) -> JudgeBackend:
+                reward_model_path: str | None = None, cluster_cfg: dict[str, Any] | None = None) -> JudgeBackend:
     """``judge_cfg["backend"]``: verl_rm | http | ray_actor | structural."""
     backend = judge_cfg.get("backend", "verl_rm")
     if backend in ("verl_rm", "http"):
@@ -53,8 +70,8 @@ def build_judge(judge_cfg: dict[str, Any], pool: RenderPool, reward_router_addre
         if not model_path:
             raise ValueError("judge=ray_actor needs verm.judge.ray_actor.model_path")
         return RayActorJudge(
-            model_path, name=actor.get("name", "verm_judge"), num_actors=int(actor.get("num_actors", 1)),
-            num_gpus=float(actor.get("num_gpus", 1)), num_cpus=float(actor.get("num_cpus", 1)),
+            model_path, name=actor.get("name", "verm_judge"),
+            **actor_placement(actor, cluster_cfg, "verm.judge.ray_actor.num_actors"),
             engine=actor.get("engine", "auto"), sampling=sampling_from(judge_cfg), prompts=prompt_files(judge_cfg),
             max_batch_size=int(actor.get("max_batch_size", 16)), max_wait_ms=float(actor.get("max_wait_ms", 20)),
             max_image_side=int(judge_cfg.get("max_image_side", 1024)),
@@ -80,7 +97,8 @@ class NoJudge(JudgeBackend):
 
 
 def build_reward_judge(reward_cfg: dict[str, Any], judge_cfg: dict[str, Any], pool: RenderPool,
-                       reward_router_address: str | None = None, reward_model_path: str | None = None) -> JudgeBackend:
+                       reward_router_address: str | None = None, reward_model_path: str | None = None,
+                       cluster_cfg: dict[str, Any] | None = None) -> JudgeBackend:
     """The judge a reward needs: Visual-ERM/structural (``judge_cfg``), or a baseline's scorer."""
     name = reward_cfg.get("name", "verm")
     if name == "render_only":
@@ -96,11 +114,10 @@ def build_reward_judge(reward_cfg: dict[str, Any], judge_cfg: dict[str, Any], po
         if not dino.get("model_path"):
             raise ValueError("reward=dino needs verm.reward.dino.model_path (a local DINOv2, e.g. dinov2-large)")
         return RayActorJudge(dino["model_path"], name=dino.get("name", "verm_dino"), kind="dino",
-                             num_actors=int(dino.get("num_actors", 1)), num_gpus=float(dino.get("num_gpus", 1)),
-                             num_cpus=float(dino.get("num_cpus", 1)),
+                             **actor_placement(dino, cluster_cfg, "verm.reward.dino.num_actors"),
                              max_batch_size=int(dino.get("max_batch_size", 16)),
                              max_wait_ms=float(dino.get("max_wait_ms", 20)))
-    return build_judge(judge_cfg, pool, reward_router_address, reward_model_path)
+    return build_judge(judge_cfg, pool, reward_router_address, reward_model_path, cluster_cfg)
 
 
 def reward_config(reward_cfg: dict[str, Any]) -> SeverityRewardConfig:
@@ -137,7 +154,7 @@ def build_pipeline(verm_cfg: dict[str, Any], reward_router_address: str | None =
     render_options = {k: v for k, v in render.items() if v is not None}
     reward_cfg = dict(verm_cfg.get("reward") or {})
     judge = build_reward_judge(reward_cfg, dict(verm_cfg.get("judge") or {}), pool, reward_router_address,
-                               reward_model_path)
+                               reward_model_path, dict(verm_cfg.get("cluster") or {}))
     pipe_cfg = verm_cfg.get("pipeline") or {}
     return RewardPipeline(pool, judge, reward_config(reward_cfg), render_options=render_options,
                           batch_window_ms=float(pipe_cfg.get("batch_window_ms", 50)),

@@ -22,6 +22,25 @@ def prompt_files(judge_cfg: dict[str, Any]) -> dict[str, str]:
     return {task: path for task, path in (judge_cfg.get("prompts") or {}).items() if path}
 
 
+def alive_nodes() -> int:
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive")) if ray.is_initialized() else 1
+
+
+def check_routable(endpoints: list[str], nodes: int) -> None:
+    """verl runs reward-loop workers on every node: a loopback judge endpoint is refused on a multi-node
+    cluster (off-head workers would get "connection refused" and every sample the fallback reward)."""
+    from verm_rl.judge.http import loopback_endpoints
+
+    local = loopback_endpoints(endpoints)
+    if nodes > 1 and local:
+        raise ValueError(
+            f"judge=http endpoint(s) {local} are loopback addresses, but the Ray cluster has {nodes} nodes and "
+            "reward-loop workers run on every node; set verm.judge.endpoints to an address every node can reach "
+            "(e.g. verm.judge.endpoints='[http://<judge-host>:8000]')")
+
+
 def actor_placement(actor_cfg: dict[str, Any], cluster_cfg: dict[str, Any] | None, key: str) -> dict[str, Any]:
     """Count and placement of Ray judge/DINO actors: ``num_actors: null`` fills the GPUs reserved for the judge
     (``verm.cluster.judge_nnodes x judge_gpus_per_node``); with GPUs they go into one named placement group."""
@@ -54,6 +73,7 @@ def build_judge(judge_cfg: dict[str, Any], pool: RenderPool, reward_router_addre
         else:
             endpoints = list(judge_cfg.get("endpoints") or [])
             model = judge_cfg.get("model") or "reward_service"
+            check_routable(endpoints, alive_nodes())
         return HttpJudge(HttpJudgeConfig(
             endpoints=endpoints, model=model, api_key=judge_cfg.get("api_key"),
             max_concurrency=int(judge_cfg.get("max_concurrency", 64)), timeout_s=float(judge_cfg.get("timeout_s", 300)),
@@ -158,4 +178,5 @@ def build_pipeline(verm_cfg: dict[str, Any], reward_router_address: str | None =
     pipe_cfg = verm_cfg.get("pipeline") or {}
     return RewardPipeline(pool, judge, reward_config(reward_cfg), render_options=render_options,
                           batch_window_ms=float(pipe_cfg.get("batch_window_ms", 50)),
-                          max_batch_size=int(pipe_cfg.get("max_batch_size", 256)))
+                          max_batch_size=int(pipe_cfg.get("max_batch_size", 256)),
+                          warn_every_failures=int(pipe_cfg.get("warn_every_failures", 50)))

@@ -1,4 +1,5 @@
-"""Render actors spread over the nodes of a real two-node Ray cluster (two raylets on this machine).
+"""Render actors spread over the nodes of a real two-node Ray cluster (two raylets on this machine), and a
+loopback ``http`` judge refused there.
 
 Runs in a subprocess: the cluster must not clash with the session's single-node test cluster."""
 
@@ -26,8 +27,16 @@ try:
     pool = RenderPool(name="spread", size="auto", num_cpus=1, headroom=0.0)
     svg = '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="4" height="4"/></svg>'
     ok = pool.render_sync("svg", svg).ok
+    from reward_workers.factory import build_judge
+    try:
+        build_judge({"backend": "http", "endpoints": ["http://127.0.0.1:8000"]}, pool)
+        refused = ""
+    except ValueError as e:
+        refused = str(e)
+    build_judge({"backend": "http", "endpoints": ["http://192.0.2.7:8000"]}, pool)  # routable: accepted
     print("RESULT", json.dumps({"size": pool.size, "plan": list(pool.spec.nodes),
-                                "nodes": [i["node_id"] for i in pool.actor_infos()], "ok": ok}))
+                                "nodes": [i["node_id"] for i in pool.actor_infos()], "ok": ok,
+                                "refused": refused}))
     pool.shutdown()
     ray.shutdown()
 finally:
@@ -66,3 +75,4 @@ def test_auto_pool_spreads_over_two_nodes():
     assert res["ok"] and res["size"] == 5  # 2 + 3 free CPUs, one per actor
     assert len(set(res["plan"])) == 2 and res["nodes"] == res["plan"]  # every actor on its planned node
     assert sorted(res["plan"].count(n) for n in set(res["plan"])) == [2, 3]
+    assert "2 nodes" in res["refused"] and "verm.judge.endpoints" in res["refused"]  # loopback judge refused

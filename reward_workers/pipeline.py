@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import time
 from collections import Counter, OrderedDict
@@ -19,6 +20,7 @@ from verm_rl.render import RenderResult
 from verm_rl.reward import RewardBreakdown, SeverityRewardConfig, score_batch
 from verm_rl.tasks import extract_code
 
+log = logging.getLogger(__name__)
 FENCED = re.compile(r"```[ \t]*[A-Za-z0-9_+-]+[^\n]*\n")  # a ```lang block: VinciCoder's format reward
 
 
@@ -48,18 +50,40 @@ class PipelineResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+class FallbackAlarm:
+    """Logs a warning at the first judge failure and then every ``every`` failures: a failed judge call gives the
+    sample the fallback reward, which trains on noise if it goes unnoticed (the metric alone is easy to miss)."""
+
+    def __init__(self, every: int = 50):
+        self.every = max(1, every)
+        self.seen = 0
+        self.failed = 0
+
+    def observe(self, samples: list[ScoredSample]) -> None:
+        for s in samples:
+            self.seen += 1
+            if s.reward.status != "judge_failed":
+                continue
+            self.failed += 1
+            if self.failed == 1 or self.failed % self.every == 0:
+                why = (s.judgement.raw if s.judgement is not None else "") or "no answer"
+                log.warning("judge failed for %d of %d samples (%.0f%%) so far; they get the fallback reward. "
+                            "Last: %s", self.failed, self.seen, 100.0 * self.failed / self.seen, why[:300])
+
+
 class RewardPipeline:
     """``await pipeline.score(items)``: every item gets a reward and a status, whatever fails."""
 
     def __init__(self, render_pool: RenderPool, judge: JudgeBackend, reward: SeverityRewardConfig | None = None,
                  render_options: dict[str, Any] | None = None, reference_cache_size: int = 4096,
-                 batch_window_ms: float = 50.0, max_batch_size: int = 256):
+                 batch_window_ms: float = 50.0, max_batch_size: int = 256, warn_every_failures: int = 50):
         self.pool = render_pool
         self.judge = judge
         self.reward_cfg = reward or SeverityRewardConfig()
         self.render_options = render_options or {}
         self._ref_cache: OrderedDict[str, RenderResult] = OrderedDict()
         self._ref_cache_size = reference_cache_size
+        self.alarm = FallbackAlarm(warn_every_failures)
         self._batcher: DynamicBatcher[ScoreItem, ScoredSample] = DynamicBatcher(
             self._score_samples, max_batch_size, batch_window_ms)
 
@@ -123,8 +147,10 @@ class RewardPipeline:
         formats = [bool(FENCED.search(i.response or "")) for i in items]
         rewards = score_batch([(i.task, r, j) for i, r, j in zip(items, renders, judgements, strict=True)],
                               self.reward_cfg, formats)
-        return [ScoredSample(rw, r, j, ref[0], hit)
-                for rw, r, j, ref, hit in zip(rewards, renders, judgements, refs, hits, strict=True)]
+        samples = [ScoredSample(rw, r, j, ref[0], hit)
+                   for rw, r, j, ref, hit in zip(rewards, renders, judgements, refs, hits, strict=True)]
+        self.alarm.observe(samples)
+        return samples
 
     async def score(self, items: list[ScoreItem]) -> PipelineResult:
         """Score a batch; batch_max normalisation and the parse fallback see this batch."""

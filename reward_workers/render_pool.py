@@ -1,77 +1,187 @@
 """A pool of CPU Ray actors that render in warm, sandboxed workers.
 
-Named and get-or-create: every process that builds ``RenderPool(name=...)`` with the same name
-(the trainer, each verl reward-loop worker) talks to the same actors.
+Named and get-or-create: every process that builds ``RenderPool(name=...)`` with the same name (the
+trainer, each verl reward-loop worker) talks to the same actors. The first creator decides the pool's
+size and where its actors go and records that in a small named registry actor; later handles read it.
+
+Routing. verl gives every reward-loop worker its own handle and sends samples to workers at random,
+so a handle sees only a small share of the pool's traffic: balancing on a handle's own requests in
+flight puts everything on the first actors. Each actor is therefore an async actor that queues
+renders internally (``concurrency`` at a time, on one dedicated thread) and answers ``load()`` at
+once; a handle asks two random actors for their load and sends to the less loaded one (power of two
+choices: the maximum queue stays within O(log log n) of the mean, while a probe costs two sub-millisecond
+calls against a render of ~100 ms). Its own requests still in flight are added to the probe so that a
+burst from one handle, probed before any of it arrived, spreads too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
+import random
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from reward_workers.sizing import render_pool_size, spread_over_nodes
 from verm_rl.render import Renderer, RenderResult
 from verm_rl.stats import TimingStats
 
 log = logging.getLogger(__name__)
 
+ROUTINGS = ("p2c", "random", "local")  # local: fewest of this handle's own requests, ties to the first (pre-fix)
+
 
 class RenderActor:
-    """One CPU actor: owns a ``Renderer`` (its warm chart/SVG and browser workers)."""
+    """One CPU actor: owns a ``Renderer`` (its warm chart/SVG and browser workers).
 
-    def __init__(self, render_options: dict[str, Any] | None = None):
+    Async: renders run ``concurrency`` at a time on dedicated threads (always the same ones, which the
+    browser's sync API needs) while ``load`` and ``info`` answer at once."""
+
+    def __init__(self, render_options: dict[str, Any] | None = None, concurrency: int = 1):
         self.renderer = Renderer(**(render_options or {}))
         self.stats = TimingStats()
+        self._executor = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="render")
+        self._pending = 0
 
-    def render(self, task: str, source: str | None, options: dict[str, Any] | None = None) -> RenderResult:
+    def _render_blocking(self, task: str, source: str | None, options: dict[str, Any] | None) -> RenderResult:
         try:
-            result = self.renderer.render(task, source, **(options or {}))
+            return self.renderer.render(task, source, **(options or {}))
         except Exception as e:  # a bad option or a worker that will not start: still a result
-            result = RenderResult.failure("crash", f"{type(e).__name__}: {e}")
+            return RenderResult.failure("crash", f"{type(e).__name__}: {e}")
+
+    async def render(self, task: str, source: str | None, options: dict[str, Any] | None = None) -> RenderResult:
+        self._pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._executor, self._render_blocking, task, source, options)
+        finally:
+            self._pending -= 1
         self.stats.add(result.ok, result.seconds, result.error_kind)
         return result
 
-    def get_stats(self) -> TimingStats:
+    async def load(self) -> int:
+        """Renders queued or running here."""
+        return self._pending
+
+    async def get_stats(self) -> TimingStats:
         return self.stats
 
-    def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "workers": self.renderer.worker_info()}
+    async def info(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(),
+                "workers": self.renderer.worker_info(), "load": self._pending}
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """What the first creator of a named pool decided; every later handle uses it."""
+
+    size: int
+    nodes: tuple[str | None, ...]
+    num_cpus: float
+    concurrency: int
+
+
+class PoolRegistry:
+    """A named zero-CPU actor holding a pool's ``PoolSpec`` (get-or-create makes its first creator win)."""
+
+    def __init__(self, spec: PoolSpec):
+        self.spec = spec
+
+    def get_spec(self) -> PoolSpec:
+        return self.spec
+
+
+def free_cpus_per_node() -> dict[str, float]:
+    """Unreserved CPUs on each alive node now (placement groups and running actors already subtracted)."""
+    try:
+        from ray._private.state import available_resources_per_node
+
+        return {node: res.get("CPU", 0.0) for node, res in available_resources_per_node().items()}
+    except Exception as e:  # noqa: BLE001 - a private Ray API: fall back to nodes' totals
+        log.warning("per-node free CPUs unavailable (%s); spreading by node totals", e)
+        return {n["NodeID"]: n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")}
+
+
+def plan_pool(size: int | str, num_cpus: float, concurrency: int = 1, spread: bool = True,
+              headroom: float = 0.1) -> PoolSpec:
+    """Size (``"auto"``: from the CPUs free now, see ``render_pool_size``) and one node per actor."""
+    per_node = free_cpus_per_node() if (spread or str(size).lower() == "auto") else {}
+    free_total = sum(per_node.values()) if per_node else ray.available_resources().get("CPU", 0.0)
+    n = render_pool_size(size, free_total, num_cpus, headroom=headroom)
+    nodes = spread_over_nodes(n, per_node, num_cpus) if spread else [None] * n
+    return PoolSpec(n, tuple(nodes), float(num_cpus), int(concurrency))
 
 
 class RenderPool:
-    """Client handle to a named pool of ``size`` render actors; cheap to build in any process.
+    """Client handle to a named pool of render actors; cheap to build in any process.
 
+    ``size``: a number, or ``"auto"`` (CPUs free in the cluster at creation, less ``headroom``). A
+    handle joining an existing pool uses the size its first creator chose, whatever it asks for.
     ``await pool.render(task, source)`` and ``await pool.render_many(items)`` never raise for bad
     programs or dead actors: an actor that dies is restarted by Ray and its in-flight request
     retried once; if that fails too the caller gets a ``crash`` result.
     """
 
-    def __init__(self, name: str = "verm_render_pool", size: int = 2, num_cpus: float = 1.0,
+    def __init__(self, name: str = "verm_render_pool", size: int | str = 2, num_cpus: float = 1.0,
                  render_options: dict[str, Any] | None = None, namespace: str | None = None,
-                 detached: bool = False):
+                 detached: bool = False, routing: str = "p2c", spread: bool = True, concurrency: int = 1,
+                 headroom: float = 0.1, probe_timeout_s: float = 2.0):
+        if routing not in ROUTINGS:
+            raise ValueError(f"unknown render pool routing {routing!r}: one of {ROUTINGS}")
         if not ray.is_initialized():
             ray.init(ignore_reinit_error=True, include_dashboard=False)
-        self.name, self.size = name, size
+        self.name, self.routing, self.probe_timeout_s = name, routing, probe_timeout_s
+        lifetime = {"lifetime": "detached"} if detached else {}
+        registry_name = f"{name}:registry"
+        try:
+            registry = ray.get_actor(registry_name, namespace=namespace)
+        except ValueError:  # first creator (or racing with another: get_if_exists keeps one)
+            spec = plan_pool(size, num_cpus, concurrency, spread, headroom)
+            registry = ray.remote(PoolRegistry).options(
+                name=registry_name, namespace=namespace, get_if_exists=True, num_cpus=0, max_restarts=-1,
+                **lifetime).remote(spec)
+        self.spec: PoolSpec = ray.get(registry.get_spec.remote())
+        if str(size).lower() != "auto" and int(size) != self.spec.size:
+            log.warning("render pool %s already exists with %d actors; ignoring size=%s", name, self.spec.size, size)
+        self.size = self.spec.size
         remote_cls = ray.remote(RenderActor)
-        opts: dict[str, Any] = dict(num_cpus=num_cpus, max_restarts=-1, max_task_retries=1,
-                                    get_if_exists=True, namespace=namespace)
-        if detached:
-            opts["lifetime"] = "detached"
-        self.actors = [
-            remote_cls.options(name=f"{name}:{i}", **opts).remote(render_options) for i in range(size)
-        ]
-        self._outstanding = [0] * size
+        self.actors = []
+        for i, node in enumerate(self.spec.nodes):
+            strategy = NodeAffinitySchedulingStrategy(node, soft=True) if node else "DEFAULT"
+            self.actors.append(remote_cls.options(
+                name=f"{name}:{i}", namespace=namespace, get_if_exists=True, num_cpus=self.spec.num_cpus,
+                max_restarts=-1, max_task_retries=1, max_concurrency=1000, scheduling_strategy=strategy,
+                **lifetime).remote(render_options, self.spec.concurrency))
+        self._registry = registry
+        self._outstanding = [0] * self.size  # this handle's requests in flight, per actor
         self.stats = TimingStats()  # renders requested through this handle
 
-    def _pick(self) -> int:
-        return min(range(self.size), key=self._outstanding.__getitem__)
+    async def _probe(self, i: int) -> float:
+        try:
+            return float(await asyncio.wait_for(self.actors[i].load.remote(), self.probe_timeout_s))
+        except Exception:  # noqa: BLE001 - dead or restarting actor: avoid it while another answers
+            return math.inf
+
+    async def _pick(self) -> int:
+        if self.size == 1:
+            return 0
+        if self.routing == "local":
+            return min(range(self.size), key=self._outstanding.__getitem__)
+        if self.routing == "random":
+            return random.randrange(self.size)
+        a, b = random.sample(range(self.size), 2)
+        load_a, load_b = await asyncio.gather(self._probe(a), self._probe(b))
+        return a if load_a + self._outstanding[a] <= load_b + self._outstanding[b] else b
 
     async def render(self, task: str, source: str | None, **options: Any) -> RenderResult:
-        i = self._pick()
+        i = await self._pick()
         self._outstanding[i] += 1
         try:
             result = await self.actors[i].render.remote(task, source, options or None)
@@ -89,16 +199,24 @@ class RenderPool:
     def render_sync(self, task: str, source: str | None, **options: Any) -> RenderResult:
         return asyncio.run(self.render(task, source, **options))
 
+    def per_actor_stats(self) -> list[TimingStats]:
+        """Each actor's own stats (all clients of the pool together), in actor order."""
+        return ray.get([a.get_stats.remote() for a in self.actors])
+
     def actor_stats(self) -> dict[str, Any]:
         """Stats kept by the actors themselves (all clients of the pool together)."""
         total = TimingStats()
-        for stats in ray.get([a.get_stats.remote() for a in self.actors]):
+        for stats in self.per_actor_stats():
             total.merge(stats)
         return total.summary()
 
+    def actor_infos(self) -> list[dict[str, Any]]:
+        return ray.get([a.info.remote() for a in self.actors])
+
     def actor_pids(self) -> list[int]:
-        return [info["pid"] for info in ray.get([a.info.remote() for a in self.actors])]
+        return [info["pid"] for info in self.actor_infos()]
 
     def shutdown(self) -> None:
-        for actor in self.actors:
+        """Kill the pool's actors and its registry (for every handle: the pool is shared)."""
+        for actor in [*self.actors, self._registry]:
             ray.kill(actor, no_restart=True)

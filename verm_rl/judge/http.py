@@ -5,8 +5,10 @@ a concurrency limit, timeouts and retries with exponential backoff."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +60,35 @@ def _base_url(endpoint: str) -> str:
     if not endpoint.startswith(("http://", "https://")):
         endpoint = "http://" + endpoint
     return endpoint.removesuffix("/v1/chat/completions").removesuffix("/v1")
+
+
+def _is_loopback_host(host: str, resolve: bool) -> bool:
+    host = host.strip("[]").lower()
+    if host in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+        return ip.is_loopback or ip.is_unspecified
+    except ValueError:
+        pass
+    if not resolve:
+        return False
+    try:  # a name that resolves to this machine only (Debian maps the hostname to 127.0.1.1)
+        addrs = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+
+
+def loopback_endpoints(endpoints: list[str], resolve: bool = True) -> list[str]:
+    """The endpoints that only this machine can reach (127.0.0.0/8, ::1, 0.0.0.0, localhost, or a name that
+    resolves only to loopback): on a multi-node cluster a reward worker on another node cannot reach them."""
+    out = []
+    for endpoint in endpoints:
+        host = httpx.URL(_base_url(endpoint)).host
+        if host and _is_loopback_host(host, resolve):
+            out.append(endpoint)
+    return out
 
 
 class HttpJudge(JudgeBackend):

@@ -184,16 +184,26 @@ def gpu_pools(cfg: Any) -> list[GpuPool]:
 
 
 def judge_actors(cfg: Any) -> list[dict[str, Any]]:
-    """Our own GPU Ray actors outside verl: the ``ray_actor`` judge and the DINOv2 similarity reward."""
+    """Our own GPU Ray actors outside verl: the ``ray_actor`` judge and the DINOv2 similarity reward, counted as
+    ``reward_workers`` will start them (``num_actors: null`` fills the judge GPUs of ``verm.cluster``)."""
+    from reward_workers.sizing import judge_actor_count
+
+    def actors(key: str, default_name: str) -> dict[str, Any]:
+        a = _get(cfg, key, {})
+        raw, gpus = _get(a, "num_actors", 1), float(_get(a, "num_gpus", 1))
+        try:
+            count = judge_actor_count(None if raw is None else int(raw), _get(cfg, "verm.cluster.judge_nnodes"),
+                                      _get(cfg, "verm.cluster.judge_gpus_per_node"), gpus, f"{key}.num_actors")
+        except ValueError:  # reported by the placement check below as what is short
+            count = 0 if raw is None else int(raw)
+        return {"name": _get(a, "name", default_name), "count": count, "gpus": gpus,
+                "cpus": float(_get(a, "num_cpus", 1))}
+
     out = []
     if _get(cfg, "verm.judge.backend") == "ray_actor" and _get(cfg, "verm.reward.name") != "dino":
-        a = _get(cfg, "verm.judge.ray_actor", {})
-        out.append({"name": _get(a, "name", "verm_judge"), "count": int(_get(a, "num_actors", 1)),
-                    "gpus": float(_get(a, "num_gpus", 1)), "cpus": float(_get(a, "num_cpus", 1))})
+        out.append(actors("verm.judge.ray_actor", "verm_judge"))
     if _get(cfg, "verm.reward.name") == "dino":
-        a = _get(cfg, "verm.reward.dino", {})
-        out.append({"name": _get(a, "name", "verm_dino"), "count": int(_get(a, "num_actors", 1)),
-                    "gpus": float(_get(a, "num_gpus", 1)), "cpus": float(_get(a, "num_cpus", 1))})
+        out.append(actors("verm.reward.dino", "verm_dino"))
     return out
 
 

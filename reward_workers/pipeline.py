@@ -129,7 +129,7 @@ class RewardPipeline:
                 problems[idx] = why
             else:
                 req = JudgeRequest(item.task, ref_png, render.png, item.reference_source, code)
-                keys.append(req.key())
+                keys.append(req.key(self.judge.reads_sources))
                 unique.setdefault(keys[-1], req)
         judged = dict(zip(unique, await self.judge.judge(list(unique.values())), strict=True)) if unique else {}
         seen: set[str] = set()

@@ -53,3 +53,24 @@ def test_dino_on_a_judge_actor(ray_cluster, tmp_path):
     assert all(s.judgement.similarity is not None for s in out.samples[:3])
     pipe.judge.shutdown()
     pipe.pool.shutdown()
+
+
+def test_dedup_key_includes_programs_for_judges_that_read_them(ray_cluster):
+    """Two tables that render pixel-identically (an explicit <tbody>) but differ as markup: TEDS reads the
+    markup, so each gets its own verdict; an image judge (SSIM) still judges the shared pair once."""
+    ref = "<table><tr><td>a</td><td>1</td></tr><tr><td>b</td><td>2</td></tr></table>"
+    with_tbody = ref.replace("<table>", "<table><tbody>").replace("</table>", "</tbody></table>")
+    batch = [ScoreItem("table", f"```html\n{ref}\n```", reference_source=ref),
+             ScoreItem("table", f"```html\n{with_tbody}\n```", reference_source=ref)]
+    results = {}
+    for reward in ("teds", "ssim"):
+        pipe = build_pipeline({"render": {"pool_name": f"k_{uuid.uuid4().hex[:6]}", "pool_size": 1,
+                                          "num_cpus_per_actor": 0}, "reward": {"name": reward}})
+        out = asyncio.run(pipe.score(batch))
+        assert out.samples[0].render.png == out.samples[1].render.png  # same pixels
+        results[reward] = out
+        pipe.pool.shutdown()
+    teds = results["teds"].samples
+    assert teds[0].reward.total == pytest.approx(2.0) and teds[1].reward.total < 2.0  # tbody is a node in TEDS
+    assert not teds[1].dedup_hit
+    assert results["ssim"].samples[1].dedup_hit  # pixels alone: judged once

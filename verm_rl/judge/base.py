@@ -23,10 +23,15 @@ class JudgeRequest:
     reference_source: str | None = field(default=None, repr=False, compare=False)
     candidate_source: str | None = field(default=None, repr=False, compare=False)
 
-    def key(self) -> str:
-        """Content hash of (task, reference, candidate): identical pairs are judged once."""
+    def key(self, with_sources: bool = False) -> str:
+        """Content hash of (task, reference, candidate): identical pairs are judged once. Judges that read the
+        programs (``JudgeBackend.reads_sources``) need ``with_sources``: two programs with the same pixels
+        can differ as markup or structure."""
         h = hashlib.blake2b(digest_size=16)
-        for part in (self.task.encode(), self.reference_png, self.candidate_png):
+        parts = [self.task.encode(), self.reference_png, self.candidate_png]
+        if with_sources:
+            parts += [(self.reference_source or "").encode(), (self.candidate_source or "").encode()]
+        for part in parts:
             h.update(len(part).to_bytes(8, "little"))
             h.update(part)
         return h.hexdigest()
@@ -56,6 +61,7 @@ class JudgeBackend(abc.ABC):
     a bad answer, a dead server or a timeout: those come back as ``parse_failed``/``judge_failed``."""
 
     name: str = "base"
+    reads_sources: bool = False  # True when verdicts depend on the programs, not only the two images
 
     @abc.abstractmethod
     async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:

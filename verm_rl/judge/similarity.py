@@ -51,6 +51,7 @@ class SimilarityJudge(JudgeBackend):
             raise ValueError(f"unknown similarity {kind!r}: {KINDS}")
         self.kind = kind
         self.name = kind
+        self.reads_sources = kind in ("teds", "teds_s")  # TEDS compares the markup, not the pixels
 
     async def _one(self, request: JudgeRequest) -> Judgement:
         return await judged_similarity(request, self.kind,

@@ -46,6 +46,7 @@ class StructuralJudge(JudgeBackend):
     through ``render`` (``RenderPool.render`` in the pipeline; a local ``Renderer`` by default)."""
 
     name = "structural"
+    reads_sources = True
 
     def __init__(self, render: RenderFn | None = None, render_options: dict[str, Any] | None = None,
                  cache_size: int = 1024):

@@ -16,10 +16,16 @@ SEEDS=${SEEDS:-0}
 SWEEP_ID=${SWEEP_ID:-${task}-$(date -u +%Y%m%d-%H%M%S)}
 DRY=${DRY_RUN:-0}
 echo "sweep $SWEEP_ID: task $task, arms ${arms[*]}, seeds $SEEDS"
+cd "$(dirname "$0")/.."  # submit from the checkout: launch.sh finds it as $SLURM_SUBMIT_DIR
+PYTHON=${PYTHON:-.venv/bin/python}
 for arm in "${arms[@]}"; do
+  # the allocation the arm's cluster preset needs (as slurm/submit.sh), e.g. --nodes=5 --gpus-per-node=8
+  shape=$(PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m recipes.visual_erm.plan --sbatch-args \
+          experiment="${task}_verm" verm/reward="$arm" "${extra[@]}")
+  read -r -a SHAPE <<<"$shape"
   for seed in $SEEDS; do
-    cmd=(sbatch --job-name="verm-${task}-${arm}-s${seed}" --export="ALL,VERM_SWEEP_ID=${SWEEP_ID}"
-         "$(dirname "$0")/launch.sh" experiment="${task}_verm" verm/reward="$arm" verm.run.seed="$seed"
+    cmd=(sbatch "${SHAPE[@]}" --job-name="verm-${task}-${arm}-s${seed}" --export="ALL,VERM_SWEEP_ID=${SWEEP_ID}"
+         slurm/launch.sh experiment="${task}_verm" verm/reward="$arm" verm.run.seed="$seed"
          verm.run.group="$SWEEP_ID" "${extra[@]}")
     if [ "$DRY" = 1 ]; then echo "${cmd[*]}"; else "${cmd[@]}"; fi
   done

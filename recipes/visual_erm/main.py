@@ -1,7 +1,7 @@
 """Train: GRPO with the Visual-ERM reward on verl 0.9.1.
 
     python -m recipes.visual_erm.main experiment=chart2code_verm        # on a Ray cluster with GPUs
-    sbatch slurm/launch.sh experiment=chart2code_verm                   # on Slurm
+    slurm/submit.sh experiment=chart2code_verm                   # on Slurm
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ def main() -> None:
         if task in result:
             o = figures[task] = {**result[task].overall(), **result[task].vc_rewardbench()}
             print(f"{task:6} pairs {int(o['pairs']):4d}  errors {int(o['support']):4d}  precision {o['precision']:.3f}"
-                  f"  recall {o['recall']:.3f}  exact pairs {o['exact_pairs']:.3f}  VC-RewardBench F1h {o['f1_hard']:.1f}"
-                  f" F1s {o['f1_soft']:.1f} Sc {o['sc']:.1f}")
+                  f"  recall {o['recall']:.3f}  exact pairs {o['exact_pairs']:.3f}"
+                  f"  VC-RewardBench F1h {o['f1_hard']:.1f} F1s {o['f1_soft']:.1f} Sc {o['sc']:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

@@ -33,7 +33,7 @@ CORE = [
 
 EXTRAS = {
     # verl pins transformers<5.11; never its cpu/vllm/fsdp extras on CPU (they pin torch 2.11).
-    "train": ["verl[verl-core]==0.9.1"],
+    "train": ["verl[verl-core]==0.9.1", "accelerate>=1.0"],  # accelerate: the judge SFT recipe's Trainer
     "gpu": ["vllm", "flash-attn", "deepspeed"],
     "dev": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-timeout", "hypothesis", "ruff"],
 }

@@ -39,7 +39,7 @@ def chat_app(answer_fn):
 
     @app.post("/v1/chat/completions")
     async def chat(body: dict):
-        text = answer_fn(body.get("messages") or [])
+        text = answer_fn(body.get("messages") or [], body.get("seed"))
         return {"id": f"c-{uuid.uuid4().hex[:8]}", "object": "chat.completion", "created": int(time.time()),
                 "model": "scripted", "choices": [{"index": 0, "finish_reason": "stop",
                                                   "message": {"role": "assistant", "content": text}}]}
@@ -48,8 +48,9 @@ def chat_app(answer_fn):
 
 
 def scripted_policy(items):
-    """Per reference image, in turn: a program with 2 injected errors, one that does not render, the
-    reference itself (renders identically), prose without code, then the 2-error program again."""
+    """Per reference image, by sample (the request's seed, as requests arrive concurrently): a program with
+    2 injected errors, one that does not render, the reference itself (renders identically), prose
+    without code, then the 2-error program again."""
     by_image = {}
     for item in items:
         draft = error_chain(item.task, item.reference_source, 2, seed=1)[0]
@@ -57,12 +58,12 @@ def scripted_policy(items):
             draft, BROKEN[item.task], item.reference_source, None, draft])
     calls = Counter()
 
-    def answer(messages):
+    def answer(messages, seed):
         url = next(p["image_url"]["url"] for m in messages if isinstance(m.get("content"), list)
                    for p in m["content"] if p.get("type") == "image_url")
         key = hashlib.sha256(decode_data_url(url)).hexdigest()
         task, script = by_image[key]
-        code = script[calls[key] % len(script)]
+        code = script[seed % len(script)]
         calls[key] += 1
         return "I cannot write this." if code is None else Oracle.reply(task, code)
 
@@ -164,7 +165,7 @@ async def test_http_teacher_unparseable_and_critic_disagreement_filtered(pool, r
     unparseable; a 'no errors' label on a pair where the structural critic sees errors is dropped too."""
     n = Counter()
 
-    def teacher_answer(messages):
+    def teacher_answer(messages, seed):
         n["calls"] += 1
         if n["calls"] % 3 == 0:
             return "I think they look similar, mostly."

@@ -144,8 +144,11 @@ def run(cfg: Any) -> dict[str, Any]:
     out = save_final(trainer, processor, cfg.output_dir)
     final_eval = None
     if callback and ev.get("at_end", True):
-        final_eval = callback.run(trainer.model, trainer.state.global_step, cfg.output_dir,
-                                  trainer.is_world_process_zero())
+        step = trainer.state.global_step
+        if callback.history and callback.history[-1][0] == step:  # the last step was just evaluated
+            final_eval = callback.history[-1][1]
+        else:
+            final_eval = callback.run(trainer.model, step, cfg.output_dir, trainer.is_world_process_zero())
     return {"output_dir": out, "train": result.metrics, "eval": final_eval, "log_history": trainer.state.log_history}
 
 

@@ -124,7 +124,7 @@ def test_overfit_checkpoint_loads_through_local_judge_and_names_the_category(pai
                   "training.lr_scheduler_type=constant", "training.logging_steps=10", "training.save_strategy=no",
                   "training.report_to=[wandb]", "training.dataloader_num_workers=0", "+training.use_cpu=true",
                   "training.gradient_checkpointing=false", "eval_judge.every_n_steps=35", "eval_judge.limit=2",
-                  "eval_judge.max_new_tokens=100", f"eval_judge.prompts={{chart: {prompt}}}")
+                  "eval_judge.max_new_tokens=100", f"+eval_judge.prompts.chart={prompt}")
     result = run(cfg)
     losses = [h["loss"] for h in result["log_history"] if "loss" in h]
     assert losses[-1] < losses[0] / 4

@@ -17,7 +17,7 @@ Per reference program (verl parquet from ``verm-rl prepare``, a code-pair folder
    structural critic agree less than ``min_critic_f1`` (VC-RewardBench's soft F1 of the one item,
    ``verm_rl.eval.vc_rewardbench.score_lists``) → ``teacher_critic_disagree``;
 5. balance: per task, each category bucket (the category of a pair's most severe error, or
-   ``no_error``) is capped at ``balance_ratio`` × the smallest bucket, picking round-robin over the
+   ``no_error``) is capped at ``balance_ratio`` × the smallest error-category bucket, picking round-robin over the
    maximum severities so severities stay as even as the data allow;
 6. split by reference (no reference in both splits) and write ``sft_{train,validation}.jsonl`` (the
    chat format of ``verm-rl synth``) and ``vc_rewardbench_{train,validation}.jsonl`` (eval-judge's
@@ -252,7 +252,7 @@ class Labeller:
 # ---------------------------------------------------------------------------------- balance and split
 
 def balance(candidates: list[Candidate], ratio: float, seed: int = 0) -> tuple[list[Candidate], Counter]:
-    """Cap each (task, category) bucket at ``ratio`` × the task's smallest bucket, taking samples round-robin
+    """Cap each (task, category) bucket at ``ratio`` × the task's smallest error bucket, taking samples round-robin
     over maximum severities (seeded). Returns (kept, dropped count per "task/category")."""
     if ratio <= 0:
         return list(candidates), Counter()
@@ -262,7 +262,9 @@ def balance(candidates: list[Candidate], ratio: float, seed: int = 0) -> tuple[l
     kept, dropped = [], Counter()
     rng = random.Random(seed)
     for task, buckets in sorted(by_task.items()):
-        cap = max(1, int(ratio * min(len(v) for v in buckets.values())))
+        # the smallest *error* category sets the cap: a handful of no-error pairs must not starve the rest
+        sizes = [len(v) for k, v in buckets.items() if k != NO_ERROR] or [len(v) for v in buckets.values()]
+        cap = max(1, int(ratio * min(sizes)))
         for category, items in sorted(buckets.items()):
             by_sev: dict[int, list[Candidate]] = defaultdict(list)
             for c in sorted(items, key=lambda c: c.id):

@@ -106,6 +106,8 @@ def build_trainer(cfg: Any, model: Any, processor: Any, train_examples: list, ca
 def save_final(trainer: Any, processor: Any, output_dir: str | Path) -> Path:
     """Model + processor + generation config in ``output_dir``: a folder ``LocalJudge`` loads as is."""
     out = Path(output_dir)
+    if getattr(trainer.model, "config", None) is not None:
+        trainer.model.config.use_cache = True  # off for training only; the saved judge generates with a cache
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         processor.save_pretrained(str(out))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Judge SFT (recipes/reward_model_sft) on Slurm: torchrun on every node through srun, DeepSpeed ZeRO from the config.
 #   sbatch slurm/train_judge.sh data.root=data/judge model.path=/models/Qwen3-VL-8B-Instruct
-#   sbatch --nodes=2 slurm/train_judge.sh data.root=data/judge deepspeed=zero3
+#   sbatch --nodes=2 slurm/train_judge.sh data.root=data/judge zero=zero3
 # Every argument is a Hydra override for recipes/reward_model_sft/main.py (hydra_configs/reward_model_sft/sft.yaml).
 #SBATCH --job-name=judge-sft
 #SBATCH --nodes=1

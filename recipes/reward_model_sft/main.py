@@ -1,7 +1,7 @@
 """Train a Visual-ERM-style judge by SFT on ``verm-rl make-judge-data`` output.
 
     torchrun --nproc_per_node=8 -m recipes.reward_model_sft.main data.root=data/judge   # one node
-    sbatch --nodes=2 slurm/train_judge.sh data.root=data/judge deepspeed=zero3           # Slurm, multi-node
+    sbatch --nodes=2 slurm/train_judge.sh data.root=data/judge zero=zero3           # Slurm, multi-node
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def training_arguments(cfg: Any, world: int | None = None):
         cfg.global_batch_size, kwargs.get("per_device_train_batch_size", 1), world)
     if kwargs.get("gradient_checkpointing"):
         kwargs.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
-    return TrainingArguments(output_dir=str(cfg.output_dir), deepspeed=deepspeed_config(cfg.deepspeed),
+    return TrainingArguments(output_dir=str(cfg.output_dir), deepspeed=deepspeed_config(cfg.zero),
                              remove_unused_columns=False, **kwargs)
 
 

@@ -145,10 +145,11 @@ def test_overfit_checkpoint_loads_through_local_judge_and_names_the_category(pai
 
 
 def test_config_presets_and_helpers(tmp_path):
-    cfg = compose(f"output_dir={tmp_path}", "deepspeed=null", "training.report_to=[]", "training.bf16=false",
+    cfg = compose(f"output_dir={tmp_path}", "zero=null", "training.report_to=[]", "training.bf16=false",
                   "+training.use_cpu=true")
     assert cfg.training.learning_rate == 1e-5 and cfg.training.num_train_epochs == 3 and cfg.global_batch_size == 32
-    assert compose().deepspeed == "zero2" and compose().training.gradient_checkpointing
+    assert compose().zero == "zero2" and compose().training.gradient_checkpointing
+    assert compose("zero=zero3").zero == "zero3"  # the documented override (no Hydra group of that name)
     args = training_arguments(cfg, world=8)
     assert args.gradient_accumulation_steps == 4 and args.per_device_train_batch_size == 1
     assert gradient_accumulation(32, 2, 16) == 1

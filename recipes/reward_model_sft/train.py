@@ -163,8 +163,9 @@ def check_deepspeed_config(path: str | Path, args: Any, model: Any, num_training
 
     if importlib.util.find_spec("deepspeed") is not None:
         ds = HfTrainerDeepSpeedConfig(str(path))
-    else:  # the same methods over accelerate's loader (transformers' base class needs the package)
-        ds = HfTrainerDeepSpeedConfig.__new__(HfTrainerDeepSpeedConfig)
+    else:  # transformers' methods over accelerate's loader (without the package its base class is ``object``)
+        checked = type("CheckedDeepSpeedConfig", (HfTrainerDeepSpeedConfig, AccelerateDeepSpeedConfig), {})
+        ds = checked.__new__(checked)
         AccelerateDeepSpeedConfig.__init__(ds, str(path))
         ds._dtype, ds.mismatches = None, []
     ds.trainer_config_process(args)

@@ -18,14 +18,14 @@ SHORT_PROMPT = "List every visual difference as JSON."  # the judge.prompts.<tas
 KINDS = {"red": ("data_error", 2, (220, 40, 40)), "blue": ("text_error", 1, (40, 40, 220))}
 
 
-def write_pair_dataset(root: Path, n: int = 20, size: int = 64) -> Path:
+def write_pair_dataset(root: Path, n: int = 20, size: int = 32) -> Path:
     (root / "images").mkdir(parents=True, exist_ok=True)
     sft, bench = [], []
     for i in range(n):
         kind = "red" if i % 2 == 0 else "blue"
         category, severity, color = KINDS[kind]
         ref = Image.new("RGB", (size, size), "white")
-        ImageDraw.Draw(ref).rectangle([8 + i % 5, 8, 40, 40 + i % 7], fill=(90, 90, 90))
+        ImageDraw.Draw(ref).rectangle([4 + i % 5, 4, 20, 20 + i % 7], fill=(90, 90, 90))
         cand = ref.copy()
         ImageDraw.Draw(cand).rectangle([0, 0, size, size // 2], fill=color)
         ref_rel, pred_rel = f"images/p{i}_ref.png", f"images/p{i}_pred.png"

@@ -215,3 +215,22 @@ def test_critic_agreement_and_compose_and_balance_units():
     per = Counter(c.bucket()[0] for c in kept)
     assert per == {"data_error": 4, "text_error": 2, "no_error": 1} and dropped["chart/data_error"] == 8
     assert sorted(Counter(c.bucket()[1] for c in kept if c.bucket()[0] == "data_error").values()) == [1, 1, 2]
+
+
+def test_cli_make_judge_data_synthetic_structural(tmp_path, capsys):
+    from verm_rl.cli import main
+
+    out = tmp_path / "cli"
+    argv = ["make-judge-data", "--references", "synthetic:2", "--task", "table", "--out", str(out), "--workers", "1",
+            "--injected", "2", "--max-errors", "2", "--validation-fraction", "0", "--balance-ratio", "0"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    stats = json.loads((out / "stats.json").read_text())
+    assert f"{stats['written']} pairs written" in text and stats["per_task"] == {"table": stats["written"]}
+    assert stats["config"]["max_errors"] == 2 and stats["splits"]["validation"] == 0
+    rows = read_jsonl(out / "sft_train.jsonl")
+    assert len(rows) == stats["written"] > 0 and rows[0]["messages"][0] == {"role": "system",
+                                                                          "content": "You are a helpful assistant."}
+    assert main(argv) == 0  # resumed: nothing new to judge, same output
+    assert json.loads((out / "stats.json").read_text())["written"] == stats["written"]
+    assert len((out / "references_done.txt").read_text().split()) == 2

@@ -36,7 +36,7 @@ CORE = [
 
 EXTRAS = {
     # verl pins transformers<5.11; never its cpu/vllm/fsdp extras on CPU (they pin torch 2.11).
-    "train": ["verl[verl-core]==0.9.1"],
+    "train": ["verl[verl-core]==0.9.1", "accelerate>=1.0"],  # accelerate: the judge SFT recipe's Trainer
     # = verl 0.9.1's vllm extra + flash-attn/deepspeed; the full resolved set: requirements/gpu.lock
     # (flash-attn and deepspeed build against the installed torch: scripts/setup_env.sh --gpu installs them last)
     "gpu": ["verl[vllm]==0.9.1", "vllm==0.24.0", "torch==2.11.0", "torchvision==0.26.0", "torchaudio==2.11.0",

@@ -65,6 +65,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=0, help="render workers (default: one per core)")
     s.set_defaults(func=_synth_command)
 
+    m = sub.add_parser("make-judge-data", help="judge SFT data: policy + injected candidates labelled by a teacher")
+    m.add_argument("--references", required=True, help="verl parquet, JSONL, code-pair folder, or synthetic:N")
+    m.add_argument("--out", default="data/judge")
+    m.add_argument("--task", choices=TASKS)
+    m.add_argument("--limit", type=int, help="first N references")
+    m.add_argument("--teacher", default="structural", help="structural | http://host:port/v1 | model folder")
+    m.add_argument("--teacher-model", help="model name at the teacher endpoint")
+    m.add_argument("--teacher-api-key")
+    m.add_argument("--policy", help="http://host:port/v1 or a model folder (none: injected candidates only)")
+    m.add_argument("--policy-model", help="model name at the policy endpoint")
+    m.add_argument("--policy-api-key")
+    m.add_argument("--policy-samples", type=int, default=2, help="policy answers per reference")
+    m.add_argument("--policy-temperature", type=float, default=1.0)
+    m.add_argument("--injected", type=int, default=3, help="injected candidates per reference")
+    m.add_argument("--max-errors", type=int, default=3, help="injected candidates carry 1..N composed errors")
+    m.add_argument("--min-critic-f1", type=float, default=0.3,
+                   help="drop pairs where teacher vs structural critic soft F1 is below this (0: off)")
+    m.add_argument("--balance-ratio", type=float, default=3.0, help="category cap = ratio x smallest (0: off)")
+    m.add_argument("--validation-fraction", type=float, default=0.1, help="share of references held out")
+    m.add_argument("--prompt", action="append", default=[], metavar="TASK=FILE", help="judge prompt file per task")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--concurrency", type=int, default=16)
+    m.add_argument("--workers", type=int, default=0, help="render workers (default: one per core)")
+    m.set_defaults(func=_make_judge_data_command)
+
     d = sub.add_parser("prepare", help="convert local data (or make synthetic data) into verl parquet")
     d.add_argument("--kind", required=True, choices=["synthetic", "code-pairs", "tables", "svgs"])
     d.add_argument("--src", help="folder (or .jsonl for code-pairs) of the local copy")
@@ -274,6 +299,28 @@ def _import_prompts_command(args: argparse.Namespace) -> int:
         print(f"warning: {note}", file=sys.stderr)
     print(f"verm.judge.prompts={Path(args.out).resolve()}")
     return 0
+def _make_judge_data_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from verm_rl.data.judge_data import JudgeDataConfig, format_stats, run_make_judge_data
+
+    prompts = dict(p.split("=", 1) for p in args.prompt)
+    cfg = JudgeDataConfig(policy_samples=args.policy_samples, policy_temperature=args.policy_temperature,
+                          injected=args.injected, max_errors=args.max_errors, min_critic_f1=args.min_critic_f1,
+                          balance_ratio=args.balance_ratio, validation_fraction=args.validation_fraction,
+                          seed=args.seed, concurrency=args.concurrency, prompts=prompts)
+    try:
+        stats = asyncio.run(run_make_judge_data(
+            args.references, args.out, args.teacher, args.policy, cfg, args.task, args.limit,
+            {"model": args.teacher_model, "api_key": args.teacher_api_key} if args.teacher.startswith("http") else {},
+            {"model": args.policy_model, "api_key": args.policy_api_key}
+            if (args.policy or "").startswith("http") else {}, args.workers or None))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"make-judge-data: {e}", file=sys.stderr)
+        return 2
+    print(format_stats(stats))
+    print(f"wrote {args.out}/sft_train.jsonl, sft_validation.jsonl, vc_rewardbench_*.jsonl, stats.json")
+    return 0 if stats["written"] else 1
 
 
 def _serve_judge_command(args: argparse.Namespace) -> int:

@@ -5,8 +5,8 @@ Per reference program (verl parquet from ``verm-rl prepare``, a code-pair folder
 
 1. candidates: ``policy_samples`` answers of a policy (OpenAI-compatible endpoint or local model
    folder, ``verm_rl.policy.build_policy``) shown the reference image, plus injected perturbations
-   (``verm_rl.data.inject``) with 1..``max_errors`` errors each (several single perturbations of
-   different kinds composed one on top of the other);
+   (``verm_rl.data.inject``) with 1..``max_errors`` errors each (``inject_multi`` for several: errors of
+   different categories whose edits cannot hide or re-label each other);
 2. render the reference and every candidate (``LocalRenderPool``);
 3. label each (reference render, candidate render) with the teacher judge (any ``eval-judge`` spec:
    ``structural``, an ``http://`` endpoint, a model folder);
@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verm_rl.data.inject import inject, perturbations_for
+from verm_rl.data.inject import inject, inject_multi
 from verm_rl.judge.base import JudgeBackend, JudgeRequest
 from verm_rl.judge.prompts import TABLE_SYSTEM_PROMPT, load_prompt
 from verm_rl.judge.schema import JudgedError, Judgement
@@ -137,19 +137,19 @@ def read_references(spec: str, task: str | None = None, seed: int = 0) -> list[R
 
 
 def compose_errors(task: str, source: str, n_errors: int, seed: int) -> tuple[str, list[JudgedError], list[str]] | None:
-    """``source`` with up to ``n_errors`` injected perturbations of different kinds, applied one on top of
-    the other; returns (program, the union of their labels, kinds) or None when none applies."""
+    """``source`` with injected errors: one perturbation for ``n_errors`` 1, else a multi-error one
+    (``inject_multi``: 2–4 errors of different categories whose edits cannot hide or re-label each other,
+    at most ``n_errors``); returns (program, its labels, kinds) or None when nothing applies."""
     rng = random.Random(f"{seed}:{task}:{n_errors}:{hashlib.blake2b(source.encode(), digest_size=8).hexdigest()}")
-    kinds = list(perturbations_for(task))
-    rng.shuffle(kinds)
-    program, errors, used = source, [], []
-    for kind in kinds:
-        if len(used) >= n_errors:
-            break
-        found = inject(task, program, k=1, seed=rng.randrange(1 << 30), kinds=[kind])
-        if found:
-            program, errors, used = found[0].source, errors + found[0].errors, used + [kind]
-    return (program, errors, used) if used else None
+    found = []
+    if n_errors >= 2:
+        found = [p for p in inject_multi(task, source, n=4, seed=rng.randrange(1 << 30))
+                 if len(p.kind.split("+")) <= n_errors][:1]
+    if not found:
+        found = inject(task, source, k=1, seed=rng.randrange(1 << 30))
+    if not found:
+        return None
+    return found[0].source, list(found[0].errors), found[0].kind.split("+")
 
 
 def injected_candidates(ref: Reference, cfg: JudgeDataConfig) -> list[Candidate]:

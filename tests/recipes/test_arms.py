@@ -165,6 +165,6 @@ def test_sweep_submits_one_job_per_arm_and_seed_in_one_group_and_each_is_its_arm
         check_config(cfg)
         arm = next(o.split("=")[1] for o in overrides if o.startswith("verm/reward="))
         assert cfg.verm.judge.backend == ARMS[arm].judges[0] and cfg.verm.run.group == "abl-test"
-        assert cfg.trainer.nnodes == 2
+        assert cfg.verm.cluster.name == "2node" and "--nodes=2" in job  # the preset and its allocation
         names.add(cfg.trainer.experiment_name)
     assert names == {f"table2md__{a}__qwen3_vl_8b__s{s}" for a in ("structural", "verm_no_rsr") for s in (0, 1)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from hydra import compose, initialize_config_dir
 
 from tests.recipes.test_configs import CONFIG_DIR
@@ -19,6 +21,9 @@ def test_verl_tracking_run_gets_group_tags_and_summary(tmp_path, monkeypatch):
         cfg = compose(config_name="visual_erm", overrides=[
             "experiment=table2md_verm", "verm/reward=structural", "verm.run.seed=2", "verm.run.group=sweep-x"])
     assert cfg.trainer.experiment_name == "table2md__structural__qwen3_vl_8b__s2"
+    import wandb
+
+    wandb.teardown()  # a wandb session started by an earlier test would ignore the environment set below
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     for key, value in wandb_run_settings(cfg).items():  # what VisualERMTrainer.__init__ exports
@@ -29,6 +34,9 @@ def test_verl_tracking_run_gets_group_tags_and_summary(tmp_path, monkeypatch):
                         default_backend=["wandb"], config={"verm": OmegaConf.to_container(cfg.verm, resolve=True),
                                                                 "trainer": {"project_name": "verm-test"}})
     tracking.finish(exit_code=0)
+    deadline = time.monotonic() + 60  # wandb's service may still be flushing the offline file on a busy machine
+    while not list(tmp_path.rglob("run-*.wandb")) and time.monotonic() < deadline:
+        time.sleep(0.5)
     run = read_offline_run(find_offline_runs([tmp_path])[0])
     assert run.name == "table2md__structural__qwen3_vl_8b__s2" and run.group == "sweep-x"
     tags = set(run.tags)

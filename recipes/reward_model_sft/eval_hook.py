@@ -24,8 +24,9 @@ from verm_rl.eval.judge_eval import evaluate, read_records_limited, summarize, w
 from verm_rl.eval.vc_rewardbench import BENCH_CATEGORIES, DeterministicMatcher
 from verm_rl.judge.base import SamplingParams
 from verm_rl.judge.batcher import DynamicBatcher
-from verm_rl.judge.engine import TransformersEngine
+from verm_rl.judge.engine import TransformersEngine, generate_grouped
 from verm_rl.judge.local import LocalJudge
+from verm_rl.judge.profiles import judge_inputs
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,13 @@ class InMemoryJudge(LocalJudge):
     """``LocalJudge`` (prompt, images, batching, parsing) over an ``InMemoryEngine``."""
 
     def __init__(self, engine: InMemoryEngine, sampling: SamplingParams, max_batch_size: int = 8,
-                 max_image_side: int = 1024, prompts: dict[str, str] | None = None):
-        self.engine, self.sampling, self.max_image_side = engine, sampling, max_image_side
-        self.prompts = dict(prompts or {})
-        self.batcher = DynamicBatcher(lambda convs: self.engine.generate(convs, self.sampling), max_batch_size, 5.0)
+                 max_image_side: int = 1024, prompts: dict[str, str] | None = None, profile: str = "released"):
+        self.engine = engine
+        # the judge's request as LocalJudge builds it for ``profile`` (images, prompt, text layout), decoded with
+        # ``sampling`` for every task (greedy: the evaluation is deterministic)
+        self.inputs = judge_inputs(profile, sampling=sampling, prompts=dict(prompts or {}),
+                                   max_image_side=max_image_side)
+        self.batcher = DynamicBatcher(lambda items: generate_grouped(self.engine, items), max_batch_size, 5.0)
 
 
 def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:

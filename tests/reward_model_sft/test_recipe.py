@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -110,12 +109,16 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(pair_data, processor, tiny_
     assert losses[-1] < losses[0] - 0.3
 
 
-def test_overfit_checkpoint_loads_through_local_judge_and_names_the_category(pair_data, tiny_vlm_path, tmp_path):
+def test_overfit_checkpoint_loads_through_local_judge_and_names_the_category(pair_data, tiny_vlm_path, tmp_path,
+                                                                             monkeypatch):
     """~20 pairs, two categories told apart by colour; the saved folder is a judge ``model_path``."""
+    import wandb
+
     from verm_rl.judge.base import JudgeRequest
     from verm_rl.judge.local import LocalJudge
 
-    os.environ["WANDB_DIR"] = str(tmp_path)
+    wandb.teardown()  # a wandb session started by an earlier test would ignore WANDB_DIR
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     out = tmp_path / "judge"
     prompt = str(pair_data / "prompt_chart.txt")
     cfg = compose(f"model.path={tiny_vlm_path}", "model.dtype=float32", f"data.root={pair_data}", f"output_dir={out}",

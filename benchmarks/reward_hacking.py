@@ -28,7 +28,7 @@ from verm_rl.judge import JudgeRequest  # noqa: E402
 from verm_rl.judge.structural import compare_sources  # noqa: E402
 from verm_rl.render.local_pool import LocalRenderPool  # noqa: E402
 from verm_rl.reward.severity import RELEASED_MAX_SEVERITY, severity_reward  # noqa: E402
-from verm_rl.reward.similarity import pixel_l2_similarity, ssim_similarity  # noqa: E402
+from verm_rl.similarity import pixel_l2_similarity, ssim_similarity  # noqa: E402
 
 KINDS = ["data_value", "text", "ticks", "legend_label"]
 
@@ -63,7 +63,7 @@ def main() -> None:
     rows = asyncio.run(collect(args.refs, args.seed))
     columns = ["ssim", "l2", "structural"]
     if args.dino_path:
-        from verm_rl.reward.dino import DinoScorer
+        from verm_rl.similarity.dino import DinoScorer
 
         scorer = DinoScorer(args.dino_path)
         for row, value in zip(rows, scorer.similarities([(r["ref"], r["cand"]) for r in rows]), strict=True):

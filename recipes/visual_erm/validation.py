@@ -92,13 +92,13 @@ class CommonScorer:
         if "ssim" in want:
             out[PREFIX + "ssim"] = 0.0
             if render_ok and ref_png and render_png:
-                from verm_rl.reward.similarity import ssim_similarity
+                from verm_rl.similarity import ssim_similarity
 
                 out[PREFIX + "ssim"] = float(await asyncio.to_thread(ssim_similarity, ref_png, render_png))
         if "teds" in want and task == "table":
             out[PREFIX + "teds"] = 0.0
             if code and gt_source:
-                from verm_rl.reward.similarity import teds
+                from verm_rl.similarity import teds
 
                 try:
                     out[PREFIX + "teds"] = float(await asyncio.to_thread(teds, gt_source, code))

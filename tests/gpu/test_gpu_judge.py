@@ -25,7 +25,7 @@ def test_transformers_judge_on_cuda_bf16(tiny_vlm_path):
 
 def test_dino_scorer_on_cuda(tmp_path):
     from tests.reward.test_baselines import png
-    from verm_rl.reward.dino import DinoScorer, build_tiny_dinov2
+    from verm_rl.similarity.dino import DinoScorer, build_tiny_dinov2
 
     scorer = DinoScorer(build_tiny_dinov2(str(tmp_path / "dino")))
     assert scorer.device == "cuda"

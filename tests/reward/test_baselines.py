@@ -12,8 +12,8 @@ from verm_rl.judge import Judgement, JudgeRequest
 from verm_rl.judge.similarity import SimilarityJudge
 from verm_rl.render import RenderResult
 from verm_rl.reward import SeverityRewardConfig, score_batch
-from verm_rl.reward.dino import dynamic_tiles
-from verm_rl.reward.similarity import pixel_l2_similarity, ssim_similarity, teds
+from verm_rl.similarity.dino import dynamic_tiles
+from verm_rl.similarity import pixel_l2_similarity, ssim_similarity, teds
 
 OK = RenderResult(ok=True, png=b"png")
 
@@ -65,7 +65,7 @@ def test_dynamic_tiling_like_internvl():
 
 def test_dino_scorer_on_a_tiny_random_dinov2(tmp_path):
     """Proves the code path (a random DINOv2 proves nothing about similarity)."""
-    from verm_rl.reward.dino import DinoScorer, build_tiny_dinov2
+    from verm_rl.similarity.dino import DinoScorer, build_tiny_dinov2
 
     scorer = DinoScorer(build_tiny_dinov2(str(tmp_path / "dino")))
     same, other = scorer.similarities([(png("white", (640, 480)), png("white", (640, 480))),

@@ -38,7 +38,7 @@ def test_baseline_rewards(ray_cluster, reward):
 
 
 def test_dino_on_a_judge_actor(ray_cluster, tmp_path):
-    from verm_rl.reward.dino import build_tiny_dinov2
+    from verm_rl.similarity.dino import build_tiny_dinov2
 
     path = build_tiny_dinov2(str(tmp_path / "dino"))
     pipe = build_pipeline({

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from verm_rl.judge.base import JudgeBackend, JudgeRequest, SamplingParams, resample_on_parse_failure
-from verm_rl.judge.parse import parse_timed
+from verm_rl.judge.parse import parse_timed_async
 from verm_rl.judge.profiles import JudgeInputs, judge_inputs
 from verm_rl.judge.prompts import openai_messages
 from verm_rl.judge.schema import Judgement, failed_judgement
@@ -196,7 +196,7 @@ class HttpJudge(JudgeBackend):
                 log.warning("judge request failed: %s: %s", type(e).__name__, e)
                 return failed_judgement(request.task, "judge_failed", f"{type(e).__name__}: {e}",
                                         time.monotonic() - start)
-        return parse_timed(request.task, text, start)
+        return await parse_timed_async(request.task, text, start)
 
     async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
         self._ensure_client()

@@ -9,7 +9,7 @@ from typing import Any
 from verm_rl.judge.base import JudgeBackend, JudgeRequest, SamplingParams, resample_on_parse_failure
 from verm_rl.judge.batcher import DynamicBatcher
 from verm_rl.judge.engine import Conversation, generate_grouped, make_engine
-from verm_rl.judge.parse import parse_timed
+from verm_rl.judge.parse import parse_timed_async
 from verm_rl.judge.profiles import JudgeInputs, judge_inputs
 from verm_rl.judge.prompts import local_images, local_messages
 from verm_rl.judge.schema import Judgement, failed_judgement
@@ -49,7 +49,7 @@ class LocalJudge(JudgeBackend):
         except Exception as e:  # noqa: BLE001 - OOM, engine failure
             return failed_judgement(request.task, "judge_failed", f"{type(e).__name__}: {e}",
                                     time.monotonic() - start)
-        return parse_timed(request.task, text, start)
+        return await parse_timed_async(request.task, text, start)
 
     async def _judge_one(self, request: JudgeRequest) -> Judgement:
         try:

@@ -4,7 +4,8 @@ Accepts: ```json fences, prose around the object, <think> blocks, trailing comma
 ``type`` or ``category``, severities as strings, words or out of range (clamped to 1–3), counts
 that disagree with the list (the list wins), unknown categories (kept as ``other``), and
 truncated output (complete errors are recovered, the cut-off one is dropped). JSON repair is done
-by the ``json_repair`` library.
+by the ``json_repair`` library on bounded input: the whole parse is linear in the answer's length
+(``benchmarks/parse_judgement.py``), whatever its shape.
 """
 
 from __future__ import annotations
@@ -80,23 +81,104 @@ def _candidate_text(raw: str) -> tuple[str, list[str]]:
     return text[start:], notes
 
 
+REPAIR_BUDGET = 4096  # characters handed to json_repair at most (pure Python, ~1-4 µs a character)
+MAX_DEPTH = 64  # a judge answer nests 3-4 levels; deeper is not a judgement (and json_repair's worst case)
+OFF_LOOP_CHARS = 4096  # async callers parse longer answers in a worker thread
+# one token of the structure scan: a string (closed, or running to the end: never rescanned) or a bracket
+_SCAN = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)|[{}\[\]]', re.DOTALL)
+_CLOSE = {"{": "}", "[": "]"}
+
+
+def _structure(text: str) -> tuple[int, int, str, int]:
+    """One linear pass over ``text`` (a JSON-ish value from its first bracket): (end of the first
+    top-level value, -1 when it never closes; the deepest nesting seen, stopping past ``MAX_DEPTH``;
+    for a value that never closes, the brackets still open just after the last value that completed
+    inside it, and that offset, 0 when none did)."""
+    stack: list[str] = []
+    depth = last_complete = open_at_complete = 0
+    for m in _SCAN.finditer(text):
+        token = m.group(0)
+        if token[0] == '"':
+            continue
+        if token in _CLOSE:
+            stack.append(token)
+            depth = max(depth, len(stack))
+            if depth > MAX_DEPTH:
+                return -1, depth, "", 0
+        elif stack:
+            stack.pop()
+            if not stack:
+                return m.end(), depth, "", m.end()
+            last_complete, open_at_complete = m.end(), len(stack)
+    return -1, depth, "".join(stack[:open_at_complete]), last_complete
+
+
+_TAIL = "\u0000verm:truncated-tail\u0000"
+
+
+def _close_truncated(text: str, open_brackets: str, last_complete: int) -> Any:
+    """A truncated value cut back to the last value that completed inside it and closed
+    (``json.loads``, C speed); the cut-off piece after it, when it is an item of a list and at most
+    ``REPAIR_BUDGET`` characters, is repaired alone and appended there, as a whole repair would.
+    ``ValueError`` when the cut-back text is no JSON either (single quotes, …)."""
+    import json_repair
+
+    closers = "".join(_CLOSE[b] for b in reversed(open_brackets))
+    tail = text[last_complete:].lstrip().removeprefix(",").strip()
+    if not tail or not open_brackets.endswith("[") or len(tail) > REPAIR_BUDGET:
+        return json.loads(text[:last_complete] + closers)
+    obj = json.loads(text[:last_complete] + ", " + json.dumps(_TAIL) + closers)
+    piece = json_repair.loads(tail)
+    _replace_tail(obj, piece)
+    return obj
+
+
+def _replace_tail(obj: Any, piece: Any) -> bool:
+    """Put ``piece`` where the ``_TAIL`` marker is (dropped when the repair found nothing)."""
+    if isinstance(obj, dict):
+        return any(_replace_tail(v, piece) for v in reversed(list(obj.values())))
+    if isinstance(obj, list) and obj:
+        if obj[-1] == _TAIL:
+            obj.pop()
+            if piece not in ("", None, {}, []):
+                obj.append(piece)
+            return True
+        return _replace_tail(obj[-1], piece)
+    return False
+
+
 def _load(text: str) -> tuple[Any, list[str]]:
+    """The JSON value at the start of ``text``, repaired when needed. Linear in ``len(text)``: valid
+    JSON is decoded by the C decoder; broken JSON is scanned once, refused when nested deeper than
+    ``MAX_DEPTH``, handed whole to ``json_repair`` up to ``REPAIR_BUDGET`` characters, and above that
+    cut back to its last complete value (or, when that is no JSON either, repaired on its first
+    ``REPAIR_BUDGET`` characters, noted ``repair_bounded``)."""
     try:
         return json.loads(text), []
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     # A valid object followed by prose: decode just the first value.
     try:
         obj, end = json.JSONDecoder().raw_decode(text)
         return obj, (["prose_around"] if text[end:].strip() else [])
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
+    end, depth, stack, last_complete = _structure(text)
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    stripped = text.rstrip()
+    notes = ["repaired_json"] + ([] if stripped.endswith(("}", "]")) else ["truncated"])
     import json_repair
 
-    repaired = json_repair.loads(text)
-    stripped = text.rstrip()
-    truncated = not stripped.endswith(("}", "]"))
-    return repaired, ["repaired_json"] + (["truncated"] if truncated else [])
+    if len(text) <= REPAIR_BUDGET:
+        return json_repair.loads(text), notes
+    span = text[:end] if end > 0 else text
+    if end < 0 and last_complete:
+        try:
+            return _close_truncated(text, stack, last_complete), notes
+        except (ValueError, RecursionError):
+            pass
+    return json_repair.loads(span[:REPAIR_BUDGET]), notes + ["repair_bounded"]
 
 
 def _find_errors(obj: Any) -> tuple[list[Any] | None, dict[str, Any]]:
@@ -137,6 +219,16 @@ def parse_timed(task: str, text: Any, start: float) -> Judgement:
     judgement = parse_judgement(task, text)
     judgement.seconds = time.monotonic() - start
     return judgement
+
+
+async def parse_timed_async(task: str, text: Any, start: float) -> Judgement:
+    """``parse_timed`` for the async judges: answers longer than ``OFF_LOOP_CHARS`` are parsed in a
+    worker thread, so one long answer does not stall the event loop the other requests share."""
+    if isinstance(text, str) and len(text) > OFF_LOOP_CHARS:
+        import asyncio
+
+        return await asyncio.to_thread(parse_timed, task, text, start)
+    return parse_timed(task, text, start)
 
 
 def _parse(task: str, raw: str) -> Judgement:

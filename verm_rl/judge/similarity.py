@@ -18,7 +18,7 @@ KINDS = ("ssim", "l2", "teds", "teds_s")
 
 
 def similarity(kind: str, request: JudgeRequest) -> float:
-    from verm_rl.reward import similarity as sim
+    from verm_rl import similarity as sim
 
     if kind == "ssim":
         return sim.ssim_similarity(request.reference_png, request.candidate_png)
@@ -67,7 +67,7 @@ class DinoJudge(JudgeBackend):
     name = "dino"
 
     def __init__(self, model_path: str, max_batch_size: int = 16, max_wait_ms: float = 20.0, **scorer_kwargs: Any):
-        from verm_rl.reward.dino import DinoScorer
+        from verm_rl.similarity.dino import DinoScorer
 
         self.scorer = DinoScorer(model_path, **scorer_kwargs)
         self.batcher: DynamicBatcher = DynamicBatcher(self.scorer.similarities, max_batch_size, max_wait_ms)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from verm_rl.reward.similarity import teds, teds_html
+from verm_rl.similarity.teds import teds, teds_html
 
 T = "<table><tr><td>a</td><td>b</td></tr><tr><td>1</td><td>2</td></tr></table>"
 

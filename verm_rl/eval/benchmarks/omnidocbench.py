@@ -1,6 +1,6 @@
 """OmniDocBench, table recognition protocol (evaluation.md §3): each GT table is cropped from its
 page by the ``poly`` box, the policy writes it as HTML, and both are normalised
-(``table_normalize``) before TEDS / TEDS-S (PubTabNet, ``verm_rl.reward.similarity.teds_html``) and
+(``table_normalize``) before TEDS / TEDS-S (PubTabNet, ``verm_rl.similarity.teds.teds_html``) and
 the normalised edit distance over the HTML strings (``edit_distance``).
 
 Data: ``--data`` is the folder holding ``OmniDocBench.json`` and ``images/`` (or the JSON itself, with
@@ -25,7 +25,7 @@ from verm_rl.eval.benchmarks.table_normalize import markdown_tables_to_html, nor
 def table_scores(pred: str | None, gt: str, markdown_tables: bool = False) -> dict[str, float]:
     """TEDS, TEDS-S and edit distance of one table, OmniDocBench-style (``edit_num``/``edit_den`` are
     the Levenshtein distance and the longer length, for corpus- and page-level ratios)."""
-    from verm_rl.reward.similarity import teds_html
+    from verm_rl.similarity.teds import teds_html
 
     pred = pred or ""
     if markdown_tables and "<table" not in pred:

@@ -7,15 +7,14 @@ other cells as text_error. Cells covered by a span in either table are not compa
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
+from verm_rl.similarity.teds import to_html
 
 NUMERIC_CELL_SEVERITY = 2
-_HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
 
 
 @dataclass
@@ -78,14 +77,6 @@ def _span(value: str | None) -> int:
         return max(1, min(int(str(value).strip()), 1000))
     except (TypeError, ValueError):
         return 1
-
-
-def to_html(source: str) -> str:
-    if _HTML_TABLE.search(source):
-        return source
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(source)
 
 
 def parse_table(source: str) -> TableGrid:

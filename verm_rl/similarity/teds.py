@@ -1,53 +1,19 @@
-"""Image and table similarity baselines for ablations: SSIM, pixel L2, TEDS / TEDS-S.
+"""TEDS / TEDS-S between two tables (HTML fragments, documents or markdown), in [0, 1] (1 = identical).
 
-Each returns a similarity in [0, 1] (1 = identical); the reward uses it in place of the
-Visual-ERM severity term, with the same render-success term and the same logged fields.
+TEDS as PubTabNet's scorer (``src/metric.py``, reused by OmniDocBench) defines it; see
+../shared/reference/evaluation.md §6 and arXiv 1911.10683 §V:
+  TEDS(T_a, T_b) = 1 − APTED(T_a, T_b) / max(n_a, n_b),
+n = number of elements *below* <table> in the lxml tree (root excluded, inline tags in cells included);
+the tree has every element as a node, except that a ``td`` is a leaf carrying colspan, rowspan and its
+content as a token list (single characters plus ``<tag>``/``</tag>`` tokens of nested elements).
 """
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-from PIL import Image
-
-
-def _gray_pair(ref_png: bytes, cand_png: bytes, max_side: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Both images in grayscale at the reference's size (capped at ``max_side``), as floats in [0, 1]."""
-    with Image.open(io.BytesIO(ref_png)) as ref, Image.open(io.BytesIO(cand_png)) as cand:
-        ref = ref.convert("L")
-        if max(ref.size) > max_side:
-            ref.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
-        cand = cand.convert("L").resize(ref.size, Image.Resampling.BICUBIC)
-        return np.asarray(ref, dtype=np.float64) / 255, np.asarray(cand, dtype=np.float64) / 255
-
-
-def ssim_similarity(ref_png: bytes, cand_png: bytes) -> float:
-    """SSIM (scikit-image, window ≤ 7 as UniSVG's evaluation) of the two renders, clipped to [0, 1]."""
-    from skimage.metrics import structural_similarity
-
-    a, b = _gray_pair(ref_png, cand_png)
-    win = min(7, min(a.shape) - (1 - min(a.shape) % 2))
-    if win < 3:
-        return float(np.allclose(a, b))
-    return float(max(0.0, structural_similarity(a, b, data_range=1.0, win_size=win)))
-
-
-def pixel_l2_similarity(ref_png: bytes, cand_png: bytes) -> float:
-    """1 − mean squared pixel difference (grayscale, [0, 1] scale)."""
-    a, b = _gray_pair(ref_png, cand_png)
-    return float(1.0 - np.mean((a - b) ** 2))
-
-
-# ---------------------------------------------------------------------------------------------- TEDS
-# TEDS as PubTabNet's scorer (``src/metric.py``, reused by OmniDocBench) defines it; see
-# ../shared/reference/evaluation.md §6 and arXiv 1911.10683 §V:
-#   TEDS(T_a, T_b) = 1 − APTED(T_a, T_b) / max(n_a, n_b),
-# n = number of elements *below* <table> in the lxml tree (root excluded, inline tags in cells included);
-# the tree has every element as a node, except that a ``td`` is a leaf carrying colspan, rowspan and its
-# content as a token list (single characters plus ``<tag>``/``</tag>`` tokens of nested elements).
+_HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
 
 
 @dataclass
@@ -144,11 +110,19 @@ def teds_html(pred: str, true: str, structure_only: bool = False, ignore_nodes: 
     return float(1.0 - distance / n)
 
 
+def to_html(source: str) -> str:
+    """``source`` unchanged when it holds an HTML table, else its markdown rendered to HTML (CommonMark
+    with pipe tables, raw HTML off), the one conversion the critic and TEDS share."""
+    if _HTML_TABLE.search(source):
+        return source
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(source)
+
+
 def markdown_to_plain_html(source: str) -> str:
     """A markdown pipe table as ``<table>`` rows of ``<td>`` (no thead, no th), as OmniDocBench's
     markdown conversion followed by its normalisation yields; HTML input is returned unchanged."""
-    from verm_rl.judge.structural.table import _HTML_TABLE, to_html
-
     if _HTML_TABLE.search(source):
         return source
     out = to_html(source)

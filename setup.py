@@ -24,19 +24,21 @@ CORE = [
     "omegaconf",
     "fastapi",
     "uvicorn",
-    "ray",
-    "wandb",
     "apted",
     "lxml",  # TEDS parses tables with lxml's HTML parser, as PubTabNet
     "rapidfuzz",
     "beautifulsoup4",
     "transformers",
     "packaging<26",
+    "cachetools>=5",  # bounded caches (the structural judge's traces)
 ]
 
+# CORE is what rendering, judging and rewarding need (verm_rl.render / .judge / .reward / .similarity:
+# pip install visual-erm-rl); the training stack (Ray actors, the verl recipe, wandb logging) is the
+# ``train`` extra, which scripts/setup_env.sh installs.
 EXTRAS = {
     # verl pins transformers<5.11; never its cpu/vllm/fsdp extras on CPU (they pin torch 2.11).
-    "train": ["verl[verl-core]==0.9.1", "accelerate>=1.0"],  # accelerate: the judge SFT recipe's Trainer
+    "train": ["ray", "wandb", "verl[verl-core]==0.9.1", "accelerate>=1.0"],  # accelerate: the judge SFT Trainer
     # = verl 0.9.1's vllm extra + flash-attn/deepspeed; the full resolved set: requirements/gpu.lock
     # (flash-attn and deepspeed build against the installed torch: scripts/setup_env.sh --gpu installs them last)
     "gpu": ["verl[vllm]==0.9.1", "vllm==0.24.0", "torch==2.11.0", "torchvision==0.26.0", "torchaudio==2.11.0",

@@ -11,9 +11,10 @@ import asyncio
 import hashlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from cachetools import FIFOCache
 
 from verm_rl.judge.base import JudgeBackend, JudgeRequest
 from verm_rl.judge.schema import JudgedError, Judgement, failed_judgement
@@ -53,8 +54,7 @@ class StructuralJudge(JudgeBackend):
         self._render = render
         self._renderer = None
         self.render_options = render_options or {}
-        self._traces: OrderedDict[str, dict] = OrderedDict()
-        self._cache_size = cache_size
+        self._traces: FIFOCache[str, dict] = FIFOCache(maxsize=cache_size)  # traces of recent programs
 
     async def _trace(self, source: str) -> dict:
         key = hashlib.blake2b(source.encode(), digest_size=16).hexdigest()
@@ -72,8 +72,6 @@ class StructuralJudge(JudgeBackend):
         if not result.ok or "trace" not in result.meta:
             raise RuntimeError(f"could not trace the chart: {result.error_kind}: {result.message}")
         self._traces[key] = result.meta["trace"]
-        while len(self._traces) > self._cache_size:
-            self._traces.popitem(last=False)
         return result.meta["trace"]
 
     async def _judge_one(self, request: JudgeRequest) -> Judgement:

@@ -13,7 +13,6 @@ from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 
 SERIES_KINDS = ("lines", "bars", "scatters", "fills")
-LAYOUT_TOLERANCE = 0.05  # axes moved by more than this share of the figure: a different layout
 
 
 def _err(category: str, severity: int, location: str, description: str) -> JudgedError:
@@ -88,18 +87,19 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
                 errs.append(_err("data", sev, f"{loc}, pie", "slice sizes differ"))
         if a.get("images") != b.get("images") and a.get("images") and b.get("images"):
             data_changed = True
-            errs.append(_err("data", 2, loc, "image data shape differs"))
+            errs.append(_err("data", rules.DATA_SEVERITY["image"], loc, "image data shape differs"))
     range_changed = set()
     if not data_changed:
         for axis in ("x", "y"):
             if a[f"{axis}scale"] != b[f"{axis}scale"]:
                 range_changed.add(axis)
-                errs.append(_err("data", 2, loc, f"{axis}-axis scale {a[f'{axis}scale']} vs {b[f'{axis}scale']}"))
+                scales = f"{a[f'{axis}scale']} vs {b[f'{axis}scale']}"
+                errs.append(_err("data", rules.DATA_SEVERITY["axis_scale"], loc, f"{axis}-axis scale {scales}"))
             elif a[f"{axis}lim"] and b[f"{axis}lim"] and not layout_changed:
-                span = abs(a[f"{axis}lim"][1] - a[f"{axis}lim"][0]) or 1.0
-                if max(abs(p - q) for p, q in zip(a[f"{axis}lim"], b[f"{axis}lim"])) > 0.02 * span:
+                tolerance = rules.AXIS_RANGE_TOLERANCE * (abs(a[f"{axis}lim"][1] - a[f"{axis}lim"][0]) or 1.0)
+                if max(abs(p - q) for p, q in zip(a[f"{axis}lim"], b[f"{axis}lim"])) > tolerance:
                     range_changed.add(axis)
-                    errs.append(_err("data", 2, loc, f"{axis}-axis range differs"))
+                    errs.append(_err("data", rules.DATA_SEVERITY["axis_range"], loc, f"{axis}-axis range differs"))
     # text
     for field in ("title", "xlabel", "ylabel"):
         sev = rules.text_severity(field, a.get(field, ""), b.get(field, ""))
@@ -146,7 +146,7 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
         for x, y in item_pairs:
             sev = rules.color_severity(x, y)
             if sev or (x is None) != (y is None):
-                errs.append(_err("style", sev or 2, loc, f"colour {x} vs {y}"))
+                errs.append(_err("style", sev or rules.STYLE_SEVERITY["presence"], loc, f"colour {x} vs {y}"))
         if a.get("pie") and b.get("pie") and len(a["pie"]["colors"]) == len(b["pie"]["colors"]):
             colors_a += a["pie"]["colors"]
             colors_b += b["pie"]["colors"]
@@ -164,7 +164,7 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
     if a.get("grid_on") != b.get("grid_on"):
         change = "missing" if a.get("grid_on") else "added"
         errs.append(_err("style", rules.STYLE_DETAIL, loc, f"grid lines {change}"))
-    if abs(a.get("title_fontsize", 0) - b.get("title_fontsize", 0)) > 0.5:
+    if abs(a.get("title_fontsize", 0) - b.get("title_fontsize", 0)) > rules.FONT_SIZE_TOLERANCE:
         errs.append(_err("style", rules.STYLE_DETAIL, loc, "title font size differs"))
     return errs
 
@@ -180,7 +180,7 @@ def compare_chart_traces(ref: dict[str, Any], cand: dict[str, Any]) -> list[Judg
     layout_changed = geometry(axes_a) != geometry(axes_b)
     if not layout_changed and len(axes_a) == len(axes_b):  # axes placed by hand (add_axes): by position
         layout_changed = any(not x.get("grid") and not y.get("grid") and x.get("position") and y.get("position")
-                             and max(abs(p - q) for p, q in zip(x["position"], y["position"])) > LAYOUT_TOLERANCE
+                             and max(abs(p - q) for p, q in zip(x["position"], y["position"])) > rules.LAYOUT_TOLERANCE
                              for x, y in zip(axes_a, axes_b))
     if layout_changed and len(axes_a) == len(axes_b):
         what = (f"subplot grid {geometry(axes_a)} vs {geometry(axes_b)}" if geometry(axes_a) != geometry(axes_b)

@@ -10,8 +10,15 @@ Severity scale (as Visual-ERM): 1 minor, 2 medium, 3 severe.
 - text: titles, suptitle and legend entries 2; axis labels, tick labels, annotations and table/SVG
   text cells 1 when the edit is small (normalised edit similarity ≥ 0.5), else 2.
 - structure: number of subplots 3, chart type 3, number of series 2, subplot layout 2, legend or
-  colorbar present/absent 2.
-- style details (line style, marker, legend position, grid, font size) 1.
+  colorbar present/absent 2; an SVG element missing, extra or drawn as another kind 2.
+- style details (line style, marker, legend position, grid, font size, stroke width) 1; a fill or
+  stroke present on one side only 2.
+- chart axes: a different scale 2, a range moved by more than 2 % of its span 2; image data shape 2.
+- SVG shapes: largest outline displacement / canvas ≥ 0.10 → 3, ≥ 0.03 → 2, ≥ 0.005 → 1.
+- tables: a numeric cell 2; one row or column more or fewer 2, several 3; merged cells 2; header rows 1.
+
+Every severity and threshold of the critic is a constant here; the comparers (chart, svg, table,
+visual) and the error injector (``verm_rl.data.inject``) read them, neither writes its own.
 """
 
 from __future__ import annotations
@@ -28,6 +35,27 @@ TEXT_SEVERITY = {"title": 2, "suptitle": 2, "legend": 2, "xlabel": 1, "ylabel": 
                  "cell": 1, "text": 1}
 STRUCTURE_SEVERITY = {"subplots": 3, "chart_type": 3, "series": 2, "layout": 2, "legend": 2, "colorbar": 2}
 STYLE_DETAIL = 1
+STYLE_SEVERITY = {"detail": STYLE_DETAIL, "presence": 2}  # presence: a fill/stroke/colour on one side only
+BIG_TEXT_EDIT = 0.5  # normalised edit similarity below this: a big edit, severity at least BIG_TEXT_EDIT_SEVERITY
+BIG_TEXT_EDIT_SEVERITY = 2
+LENGTH_CHANGE_SEVERITY = 2  # data series (or pie) with a different number of values
+# charts
+DATA_SEVERITY = {"axis_scale": 2, "axis_range": 2, "image": 2}
+AXIS_RANGE_TOLERANCE = 0.02  # an axis limit moved by more than this share of the span: a range change
+LAYOUT_TOLERANCE = 0.05  # axes moved by more than this share of the figure: a different layout
+FONT_SIZE_TOLERANCE = 0.5  # points
+# SVG
+SHAPE_THRESHOLDS = ((0.10, 3), (0.03, 2), (0.005, 1))
+SAME_OUTLINE = 0.2  # outlines closer than this (canvas percent, Hausdorff) are one shape drawn two ways
+SVG_STRUCTURE_SEVERITY = 2  # an element missing, extra, or drawn as another kind of outline
+VERTEX_COUNT_SEVERITY = 2  # outlines with different vertex counts compared point by point
+REDRAWN_OUTLINE_MIN_SEVERITY = 1  # an outline written with other vertices that traces another curve
+STROKE_WIDTH_TOLERANCE = 0.25  # user units after resolution
+# tables
+TABLE_SEVERITY = {"numeric_cell": 2, "spans": 2, "header_rows": 1, "one_row_or_column": 2, "rows_or_columns": 3}
+# visual equivalence (renders compared before any structure)
+LEVEL_TOLERANCE = 16  # channel difference (0–255) that counts as a changed pixel
+NEAR_FRACTION = 0.001  # at most 0.1 % of the pixels changed: near-identical
 
 
 def _bucket(value: float, thresholds: tuple[tuple[float, int], ...]) -> int:
@@ -35,6 +63,20 @@ def _bucket(value: float, thresholds: tuple[tuple[float, int], ...]) -> int:
         if value >= limit:
             return severity
     return 0
+
+
+def shape_severity(old: list[float], new: list[float], size: float) -> int:
+    """Severity of an outline change: the largest point displacement over ``size``."""
+    if len(old) != len(new):
+        return VERTEX_COUNT_SEVERITY
+    if not old:
+        return 0
+    return _bucket(max(abs(a - b) for a, b in zip(old, new)) / max(size, 1e-9), SHAPE_THRESHOLDS)
+
+
+def count_severity(diff: int) -> int:
+    """Severity of a table with ``diff`` more (or fewer) rows or columns."""
+    return TABLE_SEVERITY["one_row_or_column"] if abs(diff) == 1 else TABLE_SEVERITY["rows_or_columns"]
 
 
 def relative_change(old: list[float], new: list[float]) -> float:
@@ -50,12 +92,12 @@ def relative_change(old: list[float], new: list[float]) -> float:
 
 def data_severity(old: list[float], new: list[float]) -> int:
     change = relative_change(old, new)
-    return 2 if change == float("inf") else _bucket(change, DATA_REL_THRESHOLDS)
+    return LENGTH_CHANGE_SEVERITY if change == float("inf") else _bucket(change, DATA_REL_THRESHOLDS)
 
 
 def pie_severity(old: list[float], new: list[float]) -> int:
     if len(old) != len(new):
-        return 2
+        return LENGTH_CHANGE_SEVERITY
     a, b = np.asarray(old, float), np.asarray(new, float)
     a, b = a / max(a.sum(), 1e-9), b / max(b.sum(), 1e-9)
     return _bucket(float(np.max(np.abs(a - b))) if len(a) else 0.0, PIE_SHARE_THRESHOLDS)
@@ -117,7 +159,7 @@ def text_severity(field: str, old: str, new: str) -> int:
         return 0
     base = TEXT_SEVERITY.get(field, 1)
     similarity = difflib.SequenceMatcher(None, a, b).ratio()
-    return max(base, 2) if similarity < 0.5 else base
+    return max(base, BIG_TEXT_EDIT_SEVERITY) if similarity < BIG_TEXT_EDIT else base
 
 
 def is_numeric(text: str) -> bool:

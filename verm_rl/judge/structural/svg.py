@@ -30,9 +30,7 @@ DRAWABLE = ("rect", "circle", "ellipse", "line", "polyline", "polygon", "path", 
 GEOMETRY = {"rect": ("x", "y", "width", "height", "rx"), "circle": ("cx", "cy", "r"),
             "ellipse": ("cx", "cy", "rx", "ry"), "line": ("x1", "y1", "x2", "y2"), "text": ("x", "y", "font-size"),
             "image": ("x", "y", "width", "height"), "use": ("x", "y")}
-SHAPE_THRESHOLDS = ((0.10, 3), (0.03, 2), (0.005, 1))
 CANVAS = 100.0  # resolved coordinates are percent of the larger canvas side
-SAME_OUTLINE = 0.2  # outlines closer than this (canvas percent, Hausdorff) are one shape drawn two ways
 SAMPLES = 64
 MAX_ASSIGNMENT = 40_000  # elements² above which differing blocks are paired in order
 _NUM = re.compile(r"-?\d*\.?\d+(?:e-?\d+)?", re.IGNORECASE)
@@ -198,19 +196,6 @@ def _opacity(el) -> float:
         return 1.0
 
 
-def shape_severity(old: list[float], new: list[float], size: float) -> int:
-    """Severity of an outline change: the largest point displacement over ``size``."""
-    if len(old) != len(new):
-        return 2
-    if not old:
-        return 0
-    change = max(abs(a - b) for a, b in zip(old, new)) / max(size, 1e-9)
-    for limit, severity in SHAPE_THRESHOLDS:
-        if change >= limit:
-            return severity
-    return 0
-
-
 def _closed_alignments(points: list[float]) -> list[list[float]]:
     """Every starting vertex and both directions of a closed outline (one polygon, many spellings)."""
     pts = [points[i:i + 2] for i in range(0, len(points), 2)]
@@ -237,7 +222,7 @@ def outline_change(a: SvgElement, b: SvgElement) -> list[float]:
     if len(a.geometry) == len(b.geometry):
         candidates = _closed_alignments(b.geometry) if a.kind == "polygon" else [b.geometry, _reversed(b.geometry)]
         return min(candidates, key=lambda g: max((abs(x - y) for x, y in zip(a.geometry, g)), default=0.0))
-    return a.geometry if _hausdorff(a.samples, b.samples) < SAME_OUTLINE else []
+    return a.geometry if _hausdorff(a.samples, b.samples) < rules.SAME_OUTLINE else []
 
 
 def _reversed(points: list[float]) -> list[float]:
@@ -248,10 +233,10 @@ def element_shape_severity(a: SvgElement, b: SvgElement, size: float = CANVAS) -
     """Shape severity between two resolved elements (the injector labels with this too)."""
     if a.kind not in ("text", "image") and len(a.geometry) != len(b.geometry):
         dist = _hausdorff(a.samples, b.samples)
-        if dist < SAME_OUTLINE:
+        if dist < rules.SAME_OUTLINE:
             return 0
-        return shape_severity([0.0], [dist], size) or 1
-    return shape_severity(a.geometry, outline_change(a, b), size)
+        return rules.shape_severity([0.0], [dist], size) or rules.REDRAWN_OUTLINE_MIN_SEVERITY
+    return rules.shape_severity(a.geometry, outline_change(a, b), size)
 
 
 def _err(category: str, severity: int, location: str, description: str) -> JudgedError:
@@ -317,15 +302,18 @@ def _align_elements(ref: SvgTree, cand: SvgTree) -> tuple[list[tuple[int, int]],
 def compare_svgs(ref: SvgTree, cand: SvgTree) -> list[JudgedError]:
     errs: list[JudgedError] = []
     pairs, missing, extra = _align_elements(ref, cand)
+    structure = rules.SVG_STRUCTURE_SEVERITY
     for i in missing:
-        errs.append(_err("structure", 2, f"<{ref.elements[i].tag}> {i + 1}", f"<{ref.elements[i].tag}> missing"))
+        tag = ref.elements[i].tag
+        errs.append(_err("structure", structure, f"<{tag}> {i + 1}", f"<{tag}> missing"))
     for j in extra:
-        errs.append(_err("structure", 2, f"element {j + 1} of the candidate", f"extra <{cand.elements[j].tag}>"))
+        tag = cand.elements[j].tag
+        errs.append(_err("structure", structure, f"element {j + 1} of the candidate", f"extra <{tag}>"))
     for i, j in pairs:
         a, b = ref.elements[i], cand.elements[j]
         loc = f"<{a.tag}> {i + 1}"
-        if a.kind != b.kind and _hausdorff(a.samples, b.samples) >= SAME_OUTLINE:
-            errs.append(_err("structure", 2, loc, f"<{a.tag}> drawn as <{b.tag}>"))
+        if a.kind != b.kind and _hausdorff(a.samples, b.samples) >= rules.SAME_OUTLINE:
+            errs.append(_err("structure", structure, loc, f"<{a.tag}> drawn as <{b.tag}>"))
         else:
             sev = element_shape_severity(a, b, ref.size)
             if sev:
@@ -333,13 +321,14 @@ def compare_svgs(ref: SvgTree, cand: SvgTree) -> list[JudgedError]:
         for attr in ("fill", "stroke"):
             ca, cb = getattr(a, attr), getattr(b, attr)
             if (ca is None) != (cb is None):
-                errs.append(_err("style", 2, loc, f"{attr} {ca} vs {cb}"))
+                errs.append(_err("style", rules.STYLE_SEVERITY["presence"], loc, f"{attr} {ca} vs {cb}"))
             else:
                 sev = rules.color_severity(ca, cb)
                 if sev:
                     errs.append(_err("style", sev, loc, f"{attr} {ca} vs {cb}"))
-        if a.stroke_width is not None and b.stroke_width is not None and abs(a.stroke_width - b.stroke_width) > 0.25:
-            errs.append(_err("style", 1, loc, f"stroke width {a.stroke_width:.3g} vs {b.stroke_width:.3g}"))
+        wa, wb = a.stroke_width, b.stroke_width
+        if wa is not None and wb is not None and abs(wa - wb) > rules.STROKE_WIDTH_TOLERANCE:
+            errs.append(_err("style", rules.STYLE_DETAIL, loc, f"stroke width {wa:.3g} vs {wb:.3g}"))
         sev = rules.text_severity("text", a.text, b.text)
         if sev:
             errs.append(_err("text_symbol", sev, loc, f"'{a.text}' vs '{b.text}'"))

@@ -14,8 +14,6 @@ from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 from verm_rl.similarity.teds import to_html
 
-NUMERIC_CELL_SEVERITY = 2
-
 
 @dataclass
 class TableGrid:
@@ -153,25 +151,23 @@ def _cell_error(ref: str, cand: str, where: str) -> JudgedError | None:
     if rules.normalise_text(ref) == rules.normalise_text(cand):
         return None
     if rules.is_numeric(ref) or rules.is_numeric(cand):
-        return _err("numeric", NUMERIC_CELL_SEVERITY, f"{where}: '{ref}' vs '{cand}'")
+        return _err("numeric", rules.TABLE_SEVERITY["numeric_cell"], f"{where}: '{ref}' vs '{cand}'")
     return _err("text", rules.text_severity("cell", ref, cand), f"{where}: '{ref}' vs '{cand}'")
-
-
-def _count_severity(diff: int) -> int:
-    return 2 if abs(diff) == 1 else 3
 
 
 def compare_tables(ref: TableGrid, cand: TableGrid) -> list[JudgedError]:
     errs: list[JudgedError] = []
     (ra, ca), (rb, cb) = ref.shape, cand.shape
     if ra != rb:
-        errs.append(_err("layout", _count_severity(rb - ra), f"{ra} rows vs {rb}"))
+        errs.append(_err("layout", rules.count_severity(rb - ra), f"{ra} rows vs {rb}"))
     if ca != cb:
-        errs.append(_err("layout", _count_severity(cb - ca), f"{ca} columns vs {cb}"))
+        errs.append(_err("layout", rules.count_severity(cb - ca), f"{ca} columns vs {cb}"))
     if ref.spans != cand.spans and ra == rb and ca == cb:
-        errs.append(_err("layout", 2, f"merged cells differ: {sorted(ref.spans)} vs {sorted(cand.spans)}"))
+        spans = f"{sorted(ref.spans)} vs {sorted(cand.spans)}"
+        errs.append(_err("layout", rules.TABLE_SEVERITY["spans"], f"merged cells differ: {spans}"))
     if ref.header_rows != cand.header_rows and ra == rb:
-        errs.append(_err("layout", 1, f"{ref.header_rows} header rows vs {cand.header_rows}"))
+        headers = f"{ref.header_rows} header rows vs {cand.header_rows}"
+        errs.append(_err("layout", rules.TABLE_SEVERITY["header_rows"], headers))
     rows = _align([tuple(r) for r in ref.cells], [tuple(r) for r in cand.cells])
     col_a = [tuple(ref.cells[i][j] for i, _ in rows if j < len(ref.cells[i])) for j in range(ca)]
     col_b = [tuple(cand.cells[k][j] for _, k in rows if j < len(cand.cells[k])) for j in range(cb)]

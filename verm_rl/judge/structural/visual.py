@@ -1,8 +1,8 @@
 """Visual equivalence, checked before any structural comparison: two programs whose renders are
 pixel-identical show the same thing, whatever their code looks like, so the critic reports nothing.
 
-Near-identical renders (same size, at most ``NEAR_FRACTION`` of the pixels differing by more than
-``LEVEL_TOLERANCE`` on some channel — antialiasing and sub-pixel placement) still go to the
+Near-identical renders (same size, at most ``rules.NEAR_FRACTION`` of the pixels differing by more than
+``rules.LEVEL_TOLERANCE`` on some channel — antialiasing and sub-pixel placement) still go to the
 structural comparison, which is told so (``VisualMatch.near``) and records it in its notes.
 """
 
@@ -13,14 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LEVEL_TOLERANCE = 16  # channel difference (0–255) that counts as a changed pixel
-NEAR_FRACTION = 0.001  # at most 0.1 % of the pixels changed: near-identical
+from verm_rl.judge.structural import rules
 
 
 @dataclass(frozen=True)
 class VisualMatch:
     """How close two renders are. ``identical``: same size, every pixel equal. ``near``: same size,
-    at most ``NEAR_FRACTION`` of the pixels changed by more than ``LEVEL_TOLERANCE``.
+    at most ``rules.NEAR_FRACTION`` of the pixels changed by more than ``rules.LEVEL_TOLERANCE``.
     ``changed_fraction``: that share (1.0 when the sizes differ)."""
 
     identical: bool
@@ -58,5 +57,5 @@ def visual_match(reference_png: bytes | None, candidate_png: bytes | None) -> Vi
     diff = np.abs(a - b).max(axis=-1)
     if not diff.any():
         return VisualMatch(True, True, 0.0, True)
-    fraction = float((diff > LEVEL_TOLERANCE).mean())
-    return VisualMatch(False, fraction <= NEAR_FRACTION, fraction, True)
+    fraction = float((diff > rules.LEVEL_TOLERANCE).mean())
+    return VisualMatch(False, fraction <= rules.NEAR_FRACTION, fraction, True)

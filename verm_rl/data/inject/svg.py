@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 import xml.etree.ElementTree as ET
 
-from verm_rl.data.inject import COLOR_POOL, WORD_SWAPS, NotApplicable, Perturbation, _err
+from verm_rl.data.inject.base import COLOR_MARGIN, COLOR_POOL, WORD_SWAPS, NotApplicable, Perturbation, error
+from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 from verm_rl.judge.structural.svg import (
     _NUM,
@@ -73,7 +74,7 @@ def svg_move_shape(source: str, rng: random.Random) -> Perturbation:
     sev = element_shape_severity(before[index - 1], after[index - 1])
     if not sev:
         raise NotApplicable("move too small to see")
-    return Perturbation("move_shape", out, [_err("shape", sev, f"<{tag}> {index}",
+    return Perturbation("move_shape", out, [error("shape", sev, f"<{tag}> {index}",
                                                  f"{attr} {value:g} changed to {new_value:g}")])
 
 
@@ -84,11 +85,11 @@ def svg_recolor(source: str, rng: random.Random) -> Perturbation:
         raise NotApplicable("no colour attribute")
     el, attr = rng.choice(options)
     old = _color(el.get(attr))
-    choices = [c for c in COLOR_POOL if rules.delta_e(c, old) > rules.COLOR_THRESHOLDS[0][0] + 5]
+    choices = [c for c in COLOR_POOL if rules.delta_e(c, old) > rules.COLOR_THRESHOLDS[0][0] + COLOR_MARGIN]
     new = rng.choice(choices)
     el.set(attr, new)
     where = f"<{_local(el.tag)}> {_index(root, el)}"
-    return Perturbation("recolor", _dump(root), [_err("style", rules.color_severity(old, new), where,
+    return Perturbation("recolor", _dump(root), [error("style", rules.color_severity(old, new), where,
                                                       f"{attr} {old} -> {new}")])
 
 
@@ -104,7 +105,8 @@ def svg_remove_element(source: str, rng: random.Random) -> Perturbation:
     el = rng.choice(elements[1:])  # keep the first (often the background)
     where = f"<{_local(el.tag)}> {_index(root, el)}"
     _parent_map(root)[el].remove(el)
-    return Perturbation("remove_element", _dump(root), [_err("structure", 2, where, "element missing")])
+    return Perturbation("remove_element", _dump(root), [error("structure", rules.SVG_STRUCTURE_SEVERITY, where,
+                                                                     "element missing")])
 
 
 def svg_edit_text(source: str, rng: random.Random) -> Perturbation:
@@ -115,9 +117,33 @@ def svg_edit_text(source: str, rng: random.Random) -> Perturbation:
     el = rng.choice(texts)
     old = el.text.strip()
     el.text = next(w for w in rng.sample(WORD_SWAPS, len(WORD_SWAPS)) if w != old)
-    return Perturbation("edit_text", _dump(root), [_err("text_symbol", rules.text_severity("text", old, el.text),
+    return Perturbation("edit_text", _dump(root), [error("text_symbol", rules.text_severity("text", old, el.text),
                                                         f"<text> {_index(root, el)}", f"'{old}' reads '{el.text}'")])
 
 
 SVG_PERTURBATIONS = {"move_shape": svg_move_shape, "recolor": svg_recolor, "remove_element": svg_remove_element,
                      "edit_text": svg_edit_text}
+
+
+def apply_kinds(source: str, kinds: list[str], rng: random.Random) -> tuple[str, list[JudgedError]]:
+    """``kinds`` one after another on the markup: (SVG, errors)."""
+    errors: list[JudgedError] = []
+    for kind in kinds:
+        p = SVG_PERTURBATIONS[kind](source, rng)
+        source, errors = p.source, errors + p.errors
+    return source, errors
+
+
+def conflict(keys: list[str], errors: list[JudgedError]) -> str | None:
+    """Two errors on one element: the later edit would hide or re-attribute the earlier."""
+    return "two errors on one element" if len(set(keys)) != len(keys) else None
+
+
+CATEGORY = {"move_shape": "shape", "recolor": "style", "remove_element": "structure", "edit_text": "text_symbol"}
+FIRST: set[str] = set()
+LAST = {"remove_element"}  # removing re-indexes the elements: last, so earlier labels stay true
+PERTURBATIONS = SVG_PERTURBATIONS  # kind -> perturbation, the name every injector module shares
+
+
+def perturb(source: str, kind: str, rng: random.Random) -> Perturbation:
+    return SVG_PERTURBATIONS[kind](source, rng)

@@ -1,48 +1,21 @@
-"""Error injection: perturb a reference program and say, in the judge's schema, what was changed.
-
-Charts are edited at the AST level (a data value, a dropped series, a swapped chart type, a colour,
-a title/label/tick/legend text, the legend position, the subplot layout); tables as a cell grid
-(a cell's text or number, a dropped row or column, a removed span); SVGs as an element tree (a
-shape's geometry or colour, a removed element, a text). Labels use the structural critic's rules
-(``verm_rl.judge.structural.rules``). Seedable; callers keep only perturbations that still render.
-"""
+"""Chart perturbations at the AST level: a data value, a dropped series, a swapped chart type, a
+colour, a title/label/tick/legend text, the legend position, the subplot layout. Labels come from
+the structural critic's rules (``verm_rl.judge.structural.rules``)."""
 
 from __future__ import annotations
 
 import ast
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from verm_rl.data.inject.base import COLOR_MARGIN, COLOR_POOL, WORD_SWAPS, NotApplicable, Perturbation, error
 from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 
 PLOT_CALLS = {"plot", "bar", "barh", "scatter", "pie", "fill_between"}
-COLOR_POOL = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-              "#17becf", "#000000", "#ffd700", "#00ced1", "#ff1493"]
-WORD_SWAPS = ["Income", "Loss", "Speed", "Weight", "Count", "Ratio", "Total", "Share", "Rate", "Size"]
 LEGEND_LOCS = ["upper left", "upper right", "lower left", "lower right", "center left", "upper center",
                "lower center", "center right"]
 
-
-class NotApplicable(Exception):
-    """This perturbation cannot be applied to this program."""
-
-
-@dataclass
-class Perturbation:
-    """A perturbed program and the errors that were injected into it."""
-
-    kind: str
-    source: str
-    errors: list[JudgedError] = field(default_factory=list)
-
-
-def _err(category: str, severity: int, location: str, description: str) -> JudgedError:
-    return JudgedError(f"{category}_error", severity, location, description)
-
-
-# ---------------------------------------------------------------------------------------------- charts
 
 def _calls(tree: ast.AST) -> list[ast.Call]:
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
@@ -106,7 +79,7 @@ def _chart_data_value(tree: ast.Module, rng: random.Random) -> list[JudgedError]
     nums[idx].value = new_value
     where = _axes_loc(tree, _target(call))
     what = "slice sizes" if call.func.attr == "pie" else f"{call.func.attr} values"
-    return [_err("data", sev, where, f"{what}: {old[idx]:g} changed to {new_value:g}")]
+    return [error("data", sev, where, f"{what}: {old[idx]:g} changed to {new_value:g}")]
 
 
 def _statement_of(tree: ast.Module, call: ast.Call) -> ast.stmt | None:
@@ -131,7 +104,7 @@ def _chart_drop_series(tree: ast.Module, rng: random.Random) -> list[JudgedError
         raise NotApplicable("series not drawn by a plain statement")
     where = _axes_loc(tree, target)
     tree.body.remove(stmt)
-    return [_err("structure", rules.STRUCTURE_SEVERITY["series"], where, "a data series is missing")]
+    return [error("structure", rules.STRUCTURE_SEVERITY["series"], where, "a data series is missing")]
 
 
 _SWAPS = {"plot": "scatter", "scatter": "plot", "bar": "plot"}
@@ -148,7 +121,7 @@ def _chart_swap_type(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
     old = call.func.attr
     call.func.attr = _SWAPS[old]
     call.keywords = [k for k in call.keywords if k.arg in ("color", "label")]
-    return [_err("structure", rules.STRUCTURE_SEVERITY["chart_type"], _axes_loc(tree, _target(call)),
+    return [error("structure", rules.STRUCTURE_SEVERITY["chart_type"], _axes_loc(tree, _target(call)),
                  f"{old} chart drawn as {_SWAPS[old]}")]
 
 
@@ -161,8 +134,9 @@ def _chart_color(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
     old = kw.value.value.lower()
     used = {k.value.value.lower() for c in _plot_calls(tree) for k in c.keywords
             if k.arg == "color" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)}
+    distinct = rules.COLOR_THRESHOLDS[0][0] + COLOR_MARGIN
     choices = [c for c in COLOR_POOL if c not in used and old.startswith("#")
-               and all(rules.delta_e(c, u) > rules.COLOR_THRESHOLDS[0][0] + 5 for u in used if u.startswith("#"))]
+               and all(rules.delta_e(c, u) > distinct for u in used if u.startswith("#"))]
     if not choices:
         raise NotApplicable("no distinct colour left")
     new = rng.choice(choices)
@@ -173,7 +147,7 @@ def _chart_color(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
     sev = rules.color_severity(rules.seen_color(old, a), rules.seen_color(new, a))  # compared as seen
     if not sev:
         raise NotApplicable("colour change too faint to see")
-    return [_err("style", sev, where, f"colour {old} changed to {new}")]
+    return [error("style", sev, where, f"colour {old} changed to {new}")]
 
 
 def _edit_text(text: str, rng: random.Random) -> str:
@@ -198,7 +172,7 @@ def _chart_text(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
     call.args[0].value = new
     field_name = fields[call.func.attr]
     where = "figure title" if field_name == "suptitle" else _axes_loc(tree, _target(call))
-    return [_err("text", rules.text_severity(field_name, old, new), where, f"{field_name} '{old}' reads '{new}'")]
+    return [error("text", rules.text_severity(field_name, old, new), where, f"{field_name} '{old}' reads '{new}'")]
 
 
 def _chart_legend_label(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
@@ -213,7 +187,7 @@ def _chart_legend_label(tree: ast.Module, rng: random.Random) -> list[JudgedErro
     kw.value.value = _edit_text(old, rng) if " " in old else rng.choice(WORD_SWAPS)
     sev = max(rules.text_severity("legend", old, kw.value.value), rules.TEXT_SEVERITY["legend"])
     where = _axes_loc(tree, _target(call)) + ", legend"
-    return [_err("text", sev, where, f"legend entry '{old}' reads '{kw.value.value}'")]
+    return [error("text", sev, where, f"legend entry '{old}' reads '{kw.value.value}'")]
 
 
 def _chart_ticks(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
@@ -237,7 +211,7 @@ def _chart_ticks(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
         raise NotApplicable("no replacement label")
     old, node.value = node.value, new
     where = _axes_loc(tree, _target(call))
-    return [_err("text", rules.TEXT_SEVERITY["ticks"], where, f"tick label '{old}' reads '{new}'")]
+    return [error("text", rules.TEXT_SEVERITY["ticks"], where, f"tick label '{old}' reads '{new}'")]
 
 
 def _chart_legend_loc(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
@@ -248,7 +222,7 @@ def _chart_legend_loc(tree: ast.Module, rng: random.Random) -> list[JudgedError]
     call, kw = rng.choice(options)
     old = kw.value.value
     kw.value.value = rng.choice([loc for loc in LEGEND_LOCS if loc != old])
-    return [_err("style", rules.STYLE_DETAIL, _axes_loc(tree, _target(call)) + ", legend",
+    return [error("style", rules.STYLE_DETAIL, _axes_loc(tree, _target(call)) + ", legend",
                  f"legend moved from {old} to {kw.value.value}")]
 
 
@@ -258,7 +232,7 @@ def _chart_layout(tree: ast.Module, rng: random.Random) -> list[JudgedError]:
             rows, cols = c.args[0].value, c.args[1].value
             if sorted((rows, cols)) == [1, 2] or sorted((rows, cols)) == [1, 3]:
                 c.args[0].value, c.args[1].value = cols, rows
-                return [_err("structure", rules.STRUCTURE_SEVERITY["layout"], "figure",
+                return [error("structure", rules.STRUCTURE_SEVERITY["layout"], "figure",
                              f"subplots arranged {cols}x{rows} instead of {rows}x{cols}")]
     raise NotApplicable("no 1xN layout")
 
@@ -276,116 +250,28 @@ def perturb_chart(source: str, kind: str, rng: random.Random) -> Perturbation:
     return Perturbation(kind, ast.unparse(tree) + "\n", errors)
 
 
-# ------------------------------------------------------------------------------------------- generic
-
-def perturbations_for(task: str) -> dict[str, Callable]:
-    if task == "chart":
-        return CHART_PERTURBATIONS
-    if task == "table":
-        from verm_rl.data.inject_table import TABLE_PERTURBATIONS
-
-        return TABLE_PERTURBATIONS
-    from verm_rl.data.inject_svg import SVG_PERTURBATIONS
-
-    return SVG_PERTURBATIONS
-
-
-def inject(task: str, source: str, k: int = 3, seed: int = 0, kinds: list[str] | None = None) -> list[Perturbation]:
-    """Up to ``k`` perturbations of ``source``, each of a different kind (seeded)."""
-    rng = random.Random(f"{seed}:{task}:{hash_text(source)}")
-    pool = list(kinds or perturbations_for(task))
-    rng.shuffle(pool)
-    out: list[Perturbation] = []
-    for kind in pool:
-        if len(out) >= k:
-            break
-        try:
-            if task == "chart":
-                p = perturb_chart(source, kind, rng)
-            else:
-                p = perturbations_for(task)[kind](source, rng)
-        except (NotApplicable, SyntaxError, ValueError):
-            continue
-        if p.source.strip() != source.strip():
-            out.append(p)
-    return out
-
-
-def hash_text(text: str) -> str:
-    import hashlib
-
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-
-
-# ------------------------------------------------------------------------------------ multi-error
-
-def _location_key(task: str, location: str) -> str:
-    from verm_rl.eval.agreement import location_key
-
-    return location_key(task, location)
-
-
-def _combine(task: str, source: str, kinds: list[str], rng: random.Random) -> Perturbation:
-    """Apply ``kinds`` one after another (charts on one syntax tree); raise NotApplicable when one
-    does not apply or two would touch the same place (an edit hidden or re-attributed by another)."""
+def apply_kinds(source: str, kinds: list[str], rng: random.Random) -> tuple[str, list[JudgedError]]:
+    """``kinds`` one after another on one syntax tree: (program, errors)."""
+    tree = ast.parse(source)
     errors: list[JudgedError] = []
-    if task == "chart":
-        tree = ast.parse(source)
-        for kind in kinds:
-            errors += CHART_PERTURBATIONS[kind](tree, rng)
-        out = ast.unparse(tree) + "\n"
-    else:
-        out = source
-        for kind in kinds:
-            p = perturbations_for(task)[kind](out, rng)
-            out, errors = p.source, errors + p.errors
-    keys = [_location_key(task, e.location) for e in errors]
-    if task == "svg" and len(set(keys)) != len(keys):
-        raise NotApplicable("two errors on one element")
-    if task == "chart":
-        # a structure change (series dropped, type swapped) re-attributes what else changed in its subplot
-        structural = {k for k, e in zip(keys, errors) if e.category == "structure_error"}
-        if any(k in structural for k, e in zip(keys, errors) if e.category != "structure_error"):
-            raise NotApplicable("a structure change and another error in one subplot")
-    return Perturbation("+".join(kinds), out, errors)
+    for kind in kinds:
+        errors += CHART_PERTURBATIONS[kind](tree, rng)
+    return ast.unparse(tree) + "\n", errors
 
 
-# the category each perturbation kind produces (a multi-error pair mixes different categories)
-_CATEGORY = {"data_value": "data", "drop_series": "structure", "swap_type": "structure", "layout": "structure",
-             "color": "style", "legend_loc": "style", "text": "text", "legend_label": "text", "ticks": "text",
-             "numeric_cell": "numeric", "text_cell": "text", "drop_row": "layout", "drop_column": "layout",
-             "split_span": "layout", "move_shape": "shape", "recolor": "style", "remove_element": "structure",
-             "edit_text": "text_symbol"}
-# kinds that remove or re-index things go first, so that later edits are labelled on what is left
-_FIRST = {"drop_row", "drop_column", "split_span"}
-_LAST = {"remove_element"}
+def conflict(keys: list[str], errors: list[JudgedError]) -> str | None:
+    """Why these errors cannot be injected together: a structure change (series dropped, type
+    swapped) re-attributes what else changed in its subplot."""
+    structural = {k for k, e in zip(keys, errors) if e.category == "structure_error"}
+    if any(k in structural for k, e in zip(keys, errors) if e.category != "structure_error"):
+        return "a structure change and another error in one subplot"
+    return None
 
 
-def inject_multi(task: str, source: str, n: int = 3, seed: int = 0, tries: int = 12) -> list[Perturbation]:
-    """Up to ``n`` multi-error perturbations of ``source``, each with 2–4 errors of different
-    categories at once (seeded). Combinations whose edits would overlap are skipped."""
-    rng = random.Random(f"multi:{seed}:{task}:{hash_text(source)}")
-    by_category: dict[str, list[str]] = {}
-    for kind in perturbations_for(task):
-        by_category.setdefault(_CATEGORY[kind], []).append(kind)
-    out: list[Perturbation] = []
-    seen: set[str] = set()
-    for _ in range(tries):
-        if len(out) >= n:
-            break
-        size = rng.randint(2, min(4, len(by_category)))
-        kinds = [rng.choice(by_category[c]) for c in rng.sample(sorted(by_category), size)]
-        kinds.sort(key=lambda k: (k not in _FIRST, k in _LAST))
-        try:
-            p = _combine(task, source, kinds, rng)
-        except (NotApplicable, SyntaxError, ValueError, IndexError):
-            continue
-        if p.source.strip() != source.strip() and p.source not in seen and len(p.errors) >= 2:
-            seen.add(p.source)
-            out.append(p)
-    return out
-
-
-__all__ = ["NotApplicable", "Perturbation", "inject", "inject_multi", "perturb_chart", "perturbations_for"]
+# the category each kind produces (a multi-error perturbation mixes different categories)
+CATEGORY = {"data_value": "data", "drop_series": "structure", "swap_type": "structure", "layout": "structure",
+            "color": "style", "legend_loc": "style", "text": "text", "legend_label": "text", "ticks": "text"}
+PERTURBATIONS = CHART_PERTURBATIONS  # kind -> perturbation, the name every injector module shares
+perturb = perturb_chart
+FIRST: set[str] = set()  # kinds applied first / last in a multi-error perturbation
+LAST: set[str] = set()

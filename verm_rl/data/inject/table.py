@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 import re
 
-from verm_rl.data.inject import WORD_SWAPS, NotApplicable, Perturbation, _err
+from verm_rl.data.inject.base import WORD_SWAPS, NotApplicable, Perturbation, error
+from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
-from verm_rl.judge.structural.table import NUMERIC_CELL_SEVERITY, parse_table
+from verm_rl.judge.structural.table import parse_table
 
 _ROW = re.compile(r"<tr\b[^>]*>.*?</tr\s*>", re.DOTALL | re.IGNORECASE)
 _CELL = re.compile(r"<(td|th)\b([^>]*)>(.*?)</\1\s*>", re.DOTALL | re.IGNORECASE)
@@ -75,9 +76,9 @@ def _edit_cell(source: str, rng: random.Random, numeric: bool) -> Perturbation:
         lines[i] = _md_join(cells)
         source = "\n".join(lines)
     if numeric:
-        error = _err("numeric", NUMERIC_CELL_SEVERITY, "", f"'{old}' reads '{new}'")
-        return Perturbation("numeric_cell", source, [error])
-    return Perturbation("text_cell", source, [_err("text", rules.text_severity("cell", old, new), "",
+        label = error("numeric", rules.TABLE_SEVERITY["numeric_cell"], "", f"'{old}' reads '{new}'")
+        return Perturbation("numeric_cell", source, [label])
+    return Perturbation("text_cell", source, [error("text", rules.text_severity("cell", old, new), "",
                                                    f"'{old}' reads '{new}'")])
 
 
@@ -106,7 +107,7 @@ def table_drop_row(source: str, rng: random.Random) -> Perturbation:
             raise NotApplicable("too few body rows")
         del lines[rng.choice(rows[2:])]
         source = "\n".join(lines)
-    return Perturbation("drop_row", source, [_err("layout", 2, "", "a row is missing")])
+    return Perturbation("drop_row", source, [error("layout", rules.count_severity(-1), "", "a row is missing")])
 
 
 def table_drop_column(source: str, rng: random.Random) -> Perturbation:
@@ -131,7 +132,8 @@ def table_drop_column(source: str, rng: random.Random) -> Perturbation:
                 del cells[j]
             lines[i] = _md_join(cells)
         source = "\n".join(lines)
-    return Perturbation("drop_column", source, [_err("layout", 2, "", f"column {j + 1} is missing")])
+    return Perturbation("drop_column", source, [error("layout", rules.count_severity(-1), "",
+                                                          f"column {j + 1} is missing")])
 
 
 def table_split_span(source: str, rng: random.Random) -> Perturbation:
@@ -141,10 +143,35 @@ def table_split_span(source: str, rng: random.Random) -> Perturbation:
     m = rng.choice(spans)
     tag, text, n = m.group(1), m.group(5), int(m.group(3))
     source = source[:m.start()] + "".join(f"<{tag}>{text}</{tag}>" for _ in range(n)) + source[m.end():]
-    return Perturbation("split_span", source, [_err("layout", 2, "", f"merged cell '{text}' split into {n}")])
+    return Perturbation("split_span", source, [error("layout", rules.TABLE_SEVERITY["spans"], "",
+                                                         f"merged cell '{text}' split into {n}")])
 
 
 TABLE_PERTURBATIONS = {
     "numeric_cell": table_numeric_cell, "text_cell": table_text_cell, "drop_row": table_drop_row,
     "drop_column": table_drop_column, "split_span": table_split_span,
 }
+
+
+def apply_kinds(source: str, kinds: list[str], rng: random.Random) -> tuple[str, list[JudgedError]]:
+    """``kinds`` one after another on the markup: (table, errors)."""
+    errors: list[JudgedError] = []
+    for kind in kinds:
+        p = TABLE_PERTURBATIONS[kind](source, rng)
+        source, errors = p.source, errors + p.errors
+    return source, errors
+
+
+def conflict(keys: list[str], errors: list[JudgedError]) -> str | None:
+    return None
+
+
+CATEGORY = {"numeric_cell": "numeric", "text_cell": "text", "drop_row": "layout", "drop_column": "layout",
+            "split_span": "layout"}
+FIRST = {"drop_row", "drop_column", "split_span"}  # re-indexing edits first: later ones label what is left
+LAST: set[str] = set()
+PERTURBATIONS = TABLE_PERTURBATIONS  # kind -> perturbation, the name every injector module shares
+
+
+def perturb(source: str, kind: str, rng: random.Random) -> Perturbation:
+    return TABLE_PERTURBATIONS[kind](source, rng)

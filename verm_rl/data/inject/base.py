@@ -1,0 +1,37 @@
+"""What every injector shares: the perturbation record, the not-applicable signal, the error
+constructor, and the pools new colours and words are drawn from."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from verm_rl.judge.schema import JudgedError
+
+COLOR_POOL = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+              "#17becf", "#000000", "#ffd700", "#00ced1", "#ff1493"]
+WORD_SWAPS = ["Income", "Loss", "Speed", "Weight", "Count", "Ratio", "Total", "Share", "Rate", "Size"]
+# a new colour is drawn this many CIEDE2000 units beyond the critic's top colour threshold, so that
+# it stays visibly different after alpha blending and antialiasing
+COLOR_MARGIN = 5.0
+
+
+class NotApplicable(Exception):
+    """This perturbation cannot be applied to this program."""
+
+
+@dataclass
+class Perturbation:
+    """A perturbed program and the errors that were injected into it."""
+
+    kind: str
+    source: str
+    errors: list[JudgedError] = field(default_factory=list)
+
+
+def error(category: str, severity: int, location: str, description: str) -> JudgedError:
+    return JudgedError(f"{category}_error", severity, location, description)
+
+
+def hash_text(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

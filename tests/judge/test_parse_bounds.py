@@ -52,6 +52,20 @@ def test_long_truncated_answer_keeps_what_an_unbounded_repair_keeps(monkeypatch,
     assert len(bounded.errors) >= 100
 
 
+@pytest.mark.parametrize("truncate", [False, True])
+def test_long_answer_with_trailing_commas_keeps_every_error(monkeypatch, truncate):
+    items = [json.dumps({"category": "style_error", "severity": 1, "location": f"line {i}", "description": "dashed"})
+             [:-1] + ", }" for i in range(120)]
+    text = '{"style_error_count": 120, "errors": [' + ", ".join(items) + ", ]}"
+    if truncate:
+        text = text[: text.rindex('"location"')]
+    assert len(text) > parse.REPAIR_BUDGET
+    bounded = parse_judgement("chart", text)
+    monkeypatch.setattr(parse, "REPAIR_BUDGET", 10**9)
+    assert _errors(bounded) == _errors(parse_judgement("chart", text))
+    assert len(bounded.errors) == (119 if truncate else 120) and "repair_bounded" not in bounded.notes
+
+
 def test_long_answers_are_parsed_in_a_worker_thread(monkeypatch):
     threads = []
     real = parse.parse_timed

@@ -81,12 +81,19 @@ def _candidate_text(raw: str) -> tuple[str, list[str]]:
     return text[start:], notes
 
 
-REPAIR_BUDGET = 4096  # characters handed to json_repair at most (pure Python, ~1-4 µs a character)
+REPAIR_BUDGET = 4096  # answers up to this long go to json_repair whole (pure Python, ~1-5 µs a character)
+BOUNDED_REPAIR = 2048  # longer ones: the most json_repair sees of them (a cut-off last item, or a prefix)
 MAX_DEPTH = 64  # a judge answer nests 3-4 levels; deeper is not a judgement (and json_repair's worst case)
 OFF_LOOP_CHARS = 4096  # async callers parse longer answers in a worker thread
 # one token of the structure scan: a string (closed, or running to the end: never rescanned) or a bracket
 _SCAN = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)|[{}\[\]]', re.DOTALL)
 _CLOSE = {"{": "}", "[": "]"}
+# a string (kept as is) or a comma right before a closing bracket (dropped): trailing commas, linearly
+_TRAILING_COMMA = re.compile(r'("(?:[^"\\]++|\\.)*+(?:"|\\?\Z))|,(?=\s*[}\]])', re.DOTALL)
+
+
+def _without_trailing_commas(text: str) -> str:
+    return _TRAILING_COMMA.sub(lambda m: m.group(1) or "", text)
 
 
 def _structure(text: str) -> tuple[int, int, str, int]:
@@ -119,15 +126,16 @@ _TAIL = "\u0000verm:truncated-tail\u0000"
 def _close_truncated(text: str, open_brackets: str, last_complete: int) -> Any:
     """A truncated value cut back to the last value that completed inside it and closed
     (``json.loads``, C speed); the cut-off piece after it, when it is an item of a list and at most
-    ``REPAIR_BUDGET`` characters, is repaired alone and appended there, as a whole repair would.
+    ``BOUNDED_REPAIR`` characters, is repaired alone and appended there, as a whole repair would.
     ``ValueError`` when the cut-back text is no JSON either (single quotes, …)."""
     import json_repair
 
     closers = "".join(_CLOSE[b] for b in reversed(open_brackets))
+    body = _without_trailing_commas(text[:last_complete])
     tail = text[last_complete:].lstrip().removeprefix(",").strip()
-    if not tail or not open_brackets.endswith("[") or len(tail) > REPAIR_BUDGET:
-        return json.loads(text[:last_complete] + closers)
-    obj = json.loads(text[:last_complete] + ", " + json.dumps(_TAIL) + closers)
+    if not tail or not open_brackets.endswith("[") or len(tail) > BOUNDED_REPAIR:
+        return json.loads(body + closers)
+    obj = json.loads(body + ", " + json.dumps(_TAIL) + closers)
     piece = json_repair.loads(tail)
     _replace_tail(obj, piece)
     return obj
@@ -150,9 +158,9 @@ def _replace_tail(obj: Any, piece: Any) -> bool:
 def _load(text: str) -> tuple[Any, list[str]]:
     """The JSON value at the start of ``text``, repaired when needed. Linear in ``len(text)``: valid
     JSON is decoded by the C decoder; broken JSON is scanned once, refused when nested deeper than
-    ``MAX_DEPTH``, handed whole to ``json_repair`` up to ``REPAIR_BUDGET`` characters, and above that
-    cut back to its last complete value (or, when that is no JSON either, repaired on its first
-    ``REPAIR_BUDGET`` characters, noted ``repair_bounded``)."""
+    ``MAX_DEPTH``, handed whole to ``json_repair`` up to ``REPAIR_BUDGET`` characters; above that,
+    freed of trailing commas, a truncated one cut back to its last complete value (or, when that is
+    no JSON either, repaired on its first ``BOUNDED_REPAIR`` characters, noted ``repair_bounded``)."""
     try:
         return json.loads(text), []
     except (ValueError, RecursionError):
@@ -173,12 +181,17 @@ def _load(text: str) -> tuple[Any, list[str]]:
     if len(text) <= REPAIR_BUDGET:
         return json_repair.loads(text), notes
     span = text[:end] if end > 0 else text
-    if end < 0 and last_complete:
+    if end > 0:  # complete but broken: trailing commas are the usual fault
+        try:
+            return json.loads(_without_trailing_commas(span)), notes
+        except (ValueError, RecursionError):
+            pass
+    elif last_complete:
         try:
             return _close_truncated(text, stack, last_complete), notes
         except (ValueError, RecursionError):
             pass
-    return json_repair.loads(span[:REPAIR_BUDGET]), notes + ["repair_bounded"]
+    return json_repair.loads(span[:BOUNDED_REPAIR]), notes + ["repair_bounded"]
 
 
 def _find_errors(obj: Any) -> tuple[list[Any] | None, dict[str, Any]]:

@@ -12,8 +12,8 @@ from verm_rl.judge import Judgement, JudgeRequest
 from verm_rl.judge.similarity import SimilarityJudge
 from verm_rl.render import RenderResult
 from verm_rl.reward import SeverityRewardConfig, score_batch
-from verm_rl.similarity.dino import dynamic_tiles
 from verm_rl.similarity import pixel_l2_similarity, ssim_similarity, teds
+from verm_rl.similarity.dino import dynamic_tiles
 
 OK = RenderResult(ok=True, png=b"png")
 

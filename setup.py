@@ -8,6 +8,7 @@ CORE = [
     "matplotlib>=3.8",
     "cairosvg>=2.7",
     "svgelements>=1.9",  # SVG resolution for the structural critic (transforms, CSS, <use>, units)
+    "tinycss2",  # CSS colour parsing in the structural critic (cairosvg pulls it too)
     "defusedxml>=0.7",
     "playwright>=1.45",
     "markdown-it-py>=3.0",

@@ -4,8 +4,11 @@ interpreter where ``ray``, ``verl`` and ``wandb`` cannot be imported, and a rewa
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +72,50 @@ def test_render_judge_reward_import_without_ray_verl_wandb():
             "verm_rl.similarity.teds"} <= set(out["imported"])
     assert 0.0 < out["total"] < 2.0
     assert 0.0 <= out["teds"] <= 1.0
+
+
+# imported only inside functions, for the model engines (a GPU install brings them; the CPU setup
+# installs its own torch pair first)
+OPTIONAL = {"torch", "vllm"}
+
+
+def _setup_lists() -> tuple[set[str], dict[str, set[str]]]:
+    tree = ast.parse((REPO / "setup.py").read_text())
+    values = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.walk(tree)
+              if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name) and n.targets[0].id in ("CORE", "EXTRAS")}
+
+    def names(reqs):
+        return {re.split(r"[<>=!\[ ;]", r)[0].lower().replace("_", "-") for r in reqs}
+
+    return names(values["CORE"]), {k: names(v) for k, v in values["EXTRAS"].items()}
+
+
+def test_core_requirements_cover_what_render_judge_reward_import():
+    core, extras = _setup_lists()
+    assert not core & {"ray", "verl", "wandb"}, "the training stack belongs to the train extra"
+    assert {"ray", "wandb"} <= extras["train"] and any(n.startswith("verl") for n in extras["train"])
+    distributions = importlib.metadata.packages_distributions()
+    files = [p for root in ("render", "judge", "reward", "similarity") for p in (REPO / "verm_rl" / root).rglob("*.py")]
+    missing, top_level_optional = {}, []
+    for path in files + [REPO / "verm_rl/tasks.py"]:
+        tree = ast.parse(path.read_text())
+        module_level = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                mods = [node.module.split(".")[0]]
+            else:
+                continue
+            for mod in mods:
+                if mod in sys.stdlib_module_names or mod == "verm_rl":
+                    continue
+                if mod in OPTIONAL:
+                    if id(node) in module_level:
+                        top_level_optional.append(f"{path.name}: {mod}")
+                    continue
+                dists = {d.lower().replace("_", "-") for d in distributions.get(mod, [])}
+                if not dists & core:
+                    missing[mod] = str(path.relative_to(REPO))
+    assert not missing, f"imported but not in setup.py CORE: {missing}"
+    assert not top_level_optional, top_level_optional

@@ -78,7 +78,7 @@ class StructuralJudge(JudgeBackend):
         start = time.monotonic()
         if not request.reference_source or not request.candidate_source:
             return failed_judgement(request.task, "judge_failed", "the structural judge needs both programs")
-        visual = visual_match(request.reference_png, request.candidate_png)
+        visual = await asyncio.to_thread(visual_match, request.reference_png, request.candidate_png)
         notes = [visual.note()] if visual is not None and visual.note() else []
         if visual is not None and visual.identical:
             judgement = Judgement(task=request.task, notes=notes, seconds=time.monotonic() - start)
@@ -89,8 +89,9 @@ class StructuralJudge(JudgeBackend):
             if request.task == "chart":
                 traces = await asyncio.gather(self._trace(request.reference_source),
                                               self._trace(request.candidate_source))
-            errors = compare_sources(request.task, request.reference_source, request.candidate_source, *traces,
-                                     visual=visual)
+            # off the event loop: comparing two large SVGs or tables takes CPU time the other requests need
+            errors = await asyncio.to_thread(compare_sources, request.task, request.reference_source,
+                                             request.candidate_source, *traces, visual=visual)
         except Exception as e:  # noqa: BLE001 - unparseable markup, untraceable chart
             return failed_judgement(request.task, "judge_failed", f"{type(e).__name__}: {e}",
                                     time.monotonic() - start)

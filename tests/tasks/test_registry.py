@@ -251,3 +251,15 @@ def test_the_registry_imports_nothing_heavy():
             " 'torch') or (m.startswith('verm_rl.') and not m.startswith('verm_rl.tasks'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_svg_spec_renderer_draws_what_the_sandboxed_worker_draws():
+    """The spec's renderer is the function the render worker runs: same bytes in-process and sandboxed."""
+    from verm_rl.render import Renderer, RenderOptions
+
+    source = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40"><circle cx="20" cy="20" r="12" '
+              'fill="#3366cc"/><text x="4" y="38" font-size="8">A1</text></svg>')
+    options = RenderOptions().resolved("svg")
+    with Renderer() as renderer:
+        sandboxed = renderer.render("svg", source)
+    assert sandboxed.ok and get_task("svg").render(source, options) == sandboxed.png

@@ -263,3 +263,22 @@ def test_the_svg_spec_renderer_draws_what_the_sandboxed_worker_draws():
     with Renderer() as renderer:
         sandboxed = renderer.render("svg", source)
     assert sandboxed.ok and get_task("svg").render(source, options) == sandboxed.png
+
+
+def test_each_task_converts_its_own_local_files(tmp_path):
+    from verm_rl.data.dataset import collect_sources
+
+    (tmp_path / "a.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><rect width="3" height="3"/></svg>')
+    (tmp_path / "b.md").write_text("Intro\n\n| x | y |\n|---|---|\n| 1 | 2 |\n")
+    (tmp_path / "c.py").write_text("import matplotlib.pyplot as plt\nplt.plot([1, 2])\n")
+    found = {task: collect_sources(task, tmp_path)[0] for task in ("chart", "table", "svg")}
+    assert [(i, t) for i, t, _, _ in found["svg"]] == [("a", "svg")]
+    assert found["table"][0][1:3] == ("table", "| x | y |\n|---|---|\n| 1 | 2 |")
+    assert [(i, t) for i, t, _, _ in found["chart"]] == [("c", "chart")]
+
+
+def test_a_task_without_a_converter_says_so(ascii_task, tmp_path):
+    from verm_rl.data.dataset import collect_sources
+
+    with pytest.raises(TaskSpecError, match="task 'ascii' has no converter"):
+        collect_sources("ascii", tmp_path)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from verm_rl.tasks import task_names
+
 
 @dataclass(frozen=True)
 class Example:
@@ -19,6 +21,6 @@ def bundled_examples() -> list[Example]:
     out = []
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         task = entry.name.split("_", 1)[0]
-        if task in ("chart", "table", "svg"):
+        if task in task_names():
             out.append(Example(Path(entry.name).stem, task, entry.read_text()))
     return out

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from verm_rl.judge import JudgeRequest
-from verm_rl.tasks import extract_code
+from verm_rl.tasks import extract_code, get_task
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class CommonScorer:
                 from verm_rl.similarity import ssim_similarity
 
                 out[PREFIX + "ssim"] = float(await asyncio.to_thread(ssim_similarity, ref_png, render_png))
-        if "teds" in want and task == "table":
+        if "teds" in want and "teds" in get_task(task).extra_metrics:
             out[PREFIX + "teds"] = 0.0
             if code and gt_source:
                 from verm_rl.similarity import teds

@@ -28,7 +28,8 @@ from verm_rl.eval.backends import build_judge_backend
 from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import StructuralJudge
 from verm_rl.policy import build_policy, decode_data_url
-from verm_rl.tts.oracle import BROKEN, Oracle, error_chain
+from verm_rl.tasks import get_task
+from verm_rl.tts.oracle import Oracle, error_chain
 
 
 def chat_app(answer_fn):
@@ -55,7 +56,7 @@ def scripted_policy(items):
     for item in items:
         draft = error_chain(item.task, item.reference_source, 2, seed=1)[0]
         by_image[hashlib.sha256(item.image).hexdigest()] = (item.task, [
-            draft, BROKEN[item.task], item.reference_source, None, draft])
+            draft, get_task(item.task).broken_program, item.reference_source, None, draft])
     calls = Counter()
 
     def answer(messages, seed):

@@ -10,17 +10,18 @@ from functools import cache
 import pytest
 
 from verm_rl.data.inject import NotApplicable, inject, perturb_chart, perturbations_for
-from verm_rl.data.rewrite import REWRITES, rewrite, rewrites_of
+from verm_rl.data.rewrite import rewrite, rewrites_for, rewrites_of
 from verm_rl.data.synthetic import generate_references
 from verm_rl.eval.agreement import equivalence_summary, measure_equivalence
 from verm_rl.judge.structural import compare_sources
+from verm_rl.tasks import task_names
 
 SEED = 5
 # real differences put on top of a rewrite, tried in this order
 INJECT_ORDER = {"chart": ["data_value", "text", "color", "legend_label", "ticks", "legend_loc"],
                 "svg": ["recolor", "move_shape", "edit_text", "remove_element"],
                 "table": ["numeric_cell", "text_cell", "drop_row"]}
-CASES = [(task, kind) for task, kinds in REWRITES.items() for kind in kinds]
+CASES = [(task, kind) for task in task_names("rewrites") for kind in rewrites_for(task)]
 
 
 @cache
@@ -87,7 +88,7 @@ def test_rewrites_are_seeded_and_not_applicable_is_typed():
         rewrite("table", "<table><tr><td>a</td></tr></table>", "markdown_spacing")
     with pytest.raises(NotApplicable):
         rewrite("chart", "this is not python(", "rename")
-    assert {r.kind for r in rewrites_of("svg", ref.source)} <= set(REWRITES["svg"])
+    assert {r.kind for r in rewrites_of("svg", ref.source)} <= set(rewrites_for("svg"))
 
 
 def test_equivalence_measurement_counts_and_drops(renderer):

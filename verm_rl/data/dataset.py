@@ -16,20 +16,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from verm_rl.tasks import TASKS, check_task
+from verm_rl.tasks import get_task, task_names, task_of_data_source
 
 log = logging.getLogger(__name__)
-DATA_SOURCES = {"chart": "chart2code", "table": "table2md", "svg": "svg2code"}
-TASK_OF_SOURCE = {v: k for k, v in DATA_SOURCES.items()}
 RenderFn = Callable[..., Awaitable[Any]]
 
 
 def policy_prompt(task: str, path: str | None = None) -> str:
     """The instruction given to the policy (with its single ``<image>``); replaceable by a file."""
-    check_task(task)
+    spec = get_task(task)
     if path:
         return Path(path).read_text().strip()
-    return (resources.files("verm_rl") / "prompts" / f"policy_{task}.txt").read_text().strip()
+    if spec.policy_prompt is None:
+        raise FileNotFoundError(f"task {task!r} has no bundled policy prompt: pass a prompt file for it")
+    return (resources.files("verm_rl") / "prompts" / spec.policy_prompt).read_text().strip()
 
 
 def make_row(task: str, image_png: bytes, ground_truth: str | None, index: int, split: str = "train",
@@ -38,7 +38,7 @@ def make_row(task: str, image_png: bytes, ground_truth: str | None, index: int, 
     if text.count("<image>") != 1:
         raise ValueError("the policy prompt must contain exactly one <image>")
     return {
-        "data_source": DATA_SOURCES[task],
+        "data_source": get_task(task).data_source,
         "prompt": [{"role": "user", "content": text}],
         "images": [{"bytes": image_png, "path": None}],
         "ability": "vision_to_code",
@@ -49,12 +49,14 @@ def make_row(task: str, image_png: bytes, ground_truth: str | None, index: int, 
 
 def task_of(data_source: Any, extra_info: Any = None) -> str:
     """The task of a row: ``extra_info.task`` if present, else from ``data_source``."""
-    if isinstance(extra_info, dict) and extra_info.get("task") in TASKS:
+    names = task_names()
+    if isinstance(extra_info, dict) and extra_info.get("task") in names:
         return extra_info["task"]
     source = str(data_source or "")
-    if source in TASK_OF_SOURCE:
-        return TASK_OF_SOURCE[source]
-    for task in TASKS:
+    task = task_of_data_source(source)
+    if task is not None:
+        return task
+    for task in names:
         if task in source:
             return task
     raise ValueError(f"cannot tell the task of data_source={data_source!r}")
@@ -207,7 +209,14 @@ def collect_svgs(root: str | Path, report: ConversionReport | None = None
     return items, report
 
 
-def synthetic_items(n: int, seed: int = 0, tasks: tuple[str, ...] = TASKS) -> list[tuple[str, str, str, None]]:
+def collect_sources(task: str, root: str | Path, report: ConversionReport | None = None
+                    ) -> tuple[list[tuple[str, str, str, bytes | None]], ConversionReport]:
+    """Local files of ``task`` (its ``TaskSpec.converter``: code pairs, tables, SVGs …) as
+    (id, task, reference source, image or None) items."""
+    return get_task(task).resolve("converter")(root, report=report)
+
+
+def synthetic_items(n: int, seed: int = 0, tasks: tuple[str, ...] | None = None) -> list[tuple[str, str, str, None]]:
     from verm_rl.data.synthetic import generate_references
 
     return [(r.id, r.task, r.source, None) for r in generate_references(n, seed=seed, tasks=tasks)]

@@ -45,9 +45,9 @@ from typing import Any
 
 from verm_rl.data.inject import inject, inject_multi
 from verm_rl.judge.base import JudgeBackend, JudgeRequest
-from verm_rl.judge.prompts import TABLE_SYSTEM_PROMPT, load_prompt
+from verm_rl.judge.prompts import load_prompt, released_system_prompt
 from verm_rl.judge.schema import JudgedError, Judgement
-from verm_rl.tasks import CATEGORY_KEY, extract_code
+from verm_rl.tasks import extract_code, get_task
 
 log = logging.getLogger(__name__)
 RenderFn = Callable[..., Awaitable[Any]]
@@ -119,7 +119,7 @@ def read_references(spec: str, task: str | None = None, seed: int = 0) -> list[R
     if spec.startswith("synthetic:"):
         from verm_rl.data.synthetic import generate_references
 
-        tasks = (task,) if task else ("chart", "table", "svg")
+        tasks = (task,) if task else None
         return [Reference(r.id, r.task, r.source)
                 for r in generate_references(int(spec.split(":", 1)[1]), seed=seed, tasks=tasks)]
     from verm_rl.tts.inputs import read_inputs
@@ -221,7 +221,7 @@ class Labeller:
     async def label(self, ref: Reference, ref_png: bytes, cand: Candidate, out_images: Path) -> Candidate:
         if cand.reason:
             return cand
-        res = await self.render(cand.task, cand.source, trace=(cand.task == "chart"))
+        res = await self.render(cand.task, cand.source, trace=get_task(cand.task).structural_trace)
         if not res.ok:
             cand.reason = "render_failed"
             return cand
@@ -309,15 +309,16 @@ def sft_row(c: Candidate, prompt: str) -> dict[str, Any]:
     """The chat-format row of ``verm-rl synth``'s ``sft.jsonl`` (LLaMA-Factory ``messages``/``images``)."""
     messages = [{"role": "user", "content": "<image><image>" + prompt},
                 {"role": "assistant", "content": json.dumps(answer_of(c), ensure_ascii=False)}]
-    if c.task == "table":
-        messages.insert(0, {"role": "system", "content": TABLE_SYSTEM_PROMPT})
+    system = released_system_prompt(c.task)
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
     return {"id": c.id, "messages": messages, "images": [f"images/{c.ref_id}_ref.png", f"images/{c.id}_pred.png"]}
 
 
 def bench_row(c: Candidate, ref_source: str) -> dict[str, Any]:
-    key = CATEGORY_KEY[c.task]
-    errors = [{key: e.category, "severity": e.severity, "description": e.description,
-               **({"location": e.location} if c.task != "table" else {})} for e in c.judged_errors()]
+    spec = get_task(c.task)
+    errors = [{spec.category_key: e.category, "severity": e.severity, "description": e.description,
+               **({"location": e.location} if spec.error_location else {})} for e in c.judged_errors()]
     return {"id": c.id, "category": c.task, "gt_img_path": f"images/{c.ref_id}_ref.png",
             "pred_img_path": f"images/{c.id}_pred.png", "human_errors": errors, "origin": c.origin,
             "gt_source": ref_source, "pred_source": c.source}
@@ -415,7 +416,7 @@ async def make_judge_data(out: str | Path, references: list[Reference], render: 
             return await coro
 
     async def one(ref: Reference) -> tuple[list[Candidate], str]:
-        res = await bounded(render(ref.task, ref.source, trace=(ref.task == "chart")))
+        res = await bounded(render(ref.task, ref.source, trace=get_task(ref.task).structural_trace))
         if not res.ok:
             log.warning("reference %s does not render: %s", ref.id, res.message[:200])
             return [], "reference_render_failed"

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from verm_rl.data.inject import NotApplicable
+from verm_rl.data.rewrite_base import edit_rewrite
 from verm_rl.data.rewrite_svg import SVG_REWRITES
 from verm_rl.data.rewrite_table import TABLE_REWRITES
 
@@ -70,19 +71,22 @@ def _unparse(tree: ast.Module) -> str:
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 
+chart_edit = edit_rewrite(_parse, _unparse)  # @chart_edit(why_not): edit(tree, rng) -> changed
+
+
 def _ensure_numpy(tree: ast.Module) -> None:
     if not any(isinstance(n, ast.Import) and any(a.name == "numpy" for a in n.names) for n in tree.body):
         tree.body.insert(0, ast.parse("import numpy as np").body[0])
 
 
-def chart_pyplot_api(source: str, rng: random.Random) -> str:
+@chart_edit("not a single-axes program written with plt.subplots")
+def chart_pyplot_api(tree: ast.Module, rng: random.Random) -> bool:
     """``fig, ax = plt.subplots(...)`` + ``ax.method`` → ``plt.figure(...)`` + pyplot functions."""
-    tree = _parse(source)
     setup = next((s for s in tree.body if isinstance(s, ast.Assign) and isinstance(s.value, ast.Call)
                   and ast.unparse(s.value.func) == "plt.subplots" and not s.value.args
                   and ast.unparse(s.targets[0]) in ("fig, ax", "(fig, ax)")), None)
     if setup is None:
-        raise NotApplicable("not a single-axes program written with plt.subplots")
+        return False
     uses = {_target(c) for c in _method_calls(tree)}
     if "fig" in uses:
         raise NotApplicable("the figure object is used")
@@ -94,12 +98,12 @@ def chart_pyplot_api(source: str, rng: random.Random) -> str:
                                       ast.Load())
     if any(isinstance(n, ast.Name) and n.id == "ax" for n in ast.walk(tree)):
         raise NotApplicable("the axes object is used otherwise")
-    return _unparse(tree)
+    return True
 
 
-def chart_add_subplot(source: str, rng: random.Random) -> str:
+@chart_edit("no plt.subplots(rows, cols) call")
+def chart_add_subplot(tree: ast.Module, rng: random.Random) -> bool:
     """``plt.subplots(r, c)`` → ``plt.figure`` + one ``fig.add_subplot(r, c, i)`` per panel."""
-    tree = _parse(source)
     for stmt in tree.body:
         if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)
                 and ast.unparse(stmt.value.func) == "plt.subplots" and len(stmt.value.args) == 2
@@ -115,22 +119,20 @@ def chart_add_subplot(source: str, rng: random.Random) -> str:
             i = tree.body.index(stmt)
             tree.body[i:i + 1] = new
             _ensure_numpy(tree)
-            return _unparse(tree)
-    raise NotApplicable("no plt.subplots(rows, cols) call")
+            return True
+    return False
 
 
-def chart_rename(source: str, rng: random.Random) -> str:
+@chart_edit("no fig/ax/axes variables")
+def chart_rename(tree: ast.Module, rng: random.Random) -> bool:
     """Other variable names for the figure and axes."""
     names = {"fig": rng.choice(["figure", "f", "canvas"]), "ax": rng.choice(["a", "panel", "axis0"]),
              "axes": rng.choice(["grid", "panels", "axs"])}
-    tree = _parse(source)
     hit = False
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in names:
             node.id, hit = names[node.id], True
-    if not hit:
-        raise NotApplicable("no fig/ax/axes variables")
-    return _unparse(tree)
+    return hit
 
 
 def _color_spellings(value: str) -> list[ast.expr]:
@@ -152,9 +154,9 @@ def _color_spellings(value: str) -> list[ast.expr]:
     return out
 
 
-def chart_color_spelling(source: str, rng: random.Random) -> str:
+@chart_edit("no literal hex colour")
+def chart_color_spelling(tree: ast.Module, rng: random.Random) -> bool:
     """Every literal hex colour spelled another way (name, cycle reference, upper case, RGB tuple)."""
-    tree = _parse(source)
     changed = False
     for call in _method_calls(tree):
         for kw in call.keywords:
@@ -166,18 +168,16 @@ def chart_color_spelling(source: str, rng: random.Random) -> str:
                 for i, e in enumerate(kw.value.elts):
                     if isinstance(e, ast.Constant) and isinstance(e.value, str) and _color_spellings(e.value):
                         kw.value.elts[i], changed = rng.choice(_color_spellings(e.value)), True
-    if not changed:
-        raise NotApplicable("no literal hex colour")
-    return _unparse(tree)
+    return changed
 
 
 _FMT_MARKERS = set("o.,v^<>1234sp*hH+xXDd|_")
 _FMT_STYLES = ("--", "-.", "-", ":")
 
 
-def chart_format_string(source: str, rng: random.Random) -> str:
+@chart_edit("no plot call with a marker or line style keyword")
+def chart_format_string(tree: ast.Module, rng: random.Random) -> bool:
     """``plot(x, y, marker='o', linestyle='--')`` → ``plot(x, y, 'o--')`` (format string)."""
-    tree = _parse(source)
     changed = False
     for call in _method_calls(tree):
         if call.func.attr != "plot" or len(call.args) != 2:
@@ -191,18 +191,16 @@ def chart_format_string(source: str, rng: random.Random) -> str:
         if fmt:
             call.args.append(ast.Constant(fmt))
             changed = True
-    if not changed:
-        raise NotApplicable("no plot call with a marker or line style keyword")
-    return _unparse(tree)
+    return changed
 
 
 _ALIASES = {"plot": {"color": "c", "linestyle": "ls", "linewidth": "lw"}, "bar": {"color": "facecolor"},
             "barh": {"color": "facecolor"}, "scatter": {"color": "c"}}
 
 
-def chart_keyword_aliases(source: str, rng: random.Random) -> str:
+@chart_edit("no aliasable keyword")
+def chart_keyword_aliases(tree: ast.Module, rng: random.Random) -> bool:
     """Keyword aliases (``c``, ``ls``, ``lw``, ``facecolor``) and keywords passed as ``**dict(...)``."""
-    tree = _parse(source)
     changed = False
     for call in _method_calls(tree):
         aliases = _ALIASES.get(call.func.attr, {})
@@ -212,14 +210,12 @@ def chart_keyword_aliases(source: str, rng: random.Random) -> str:
         if call.func.attr in PLOT_METHODS and call.keywords and rng.random() < 0.5:
             call.keywords = [ast.keyword(None, ast.Call(ast.Name("dict", ast.Load()), [], call.keywords))]
             changed = True
-    if not changed:
-        raise NotApplicable("no aliasable keyword")
-    return _unparse(tree)
+    return changed
 
 
-def chart_numpy_data(source: str, rng: random.Random) -> str:
+@chart_edit("no numeric list literal")
+def chart_numpy_data(tree: ast.Module, rng: random.Random) -> bool:
     """List literals of data → ``np.array([...])`` (vectorised data)."""
-    tree = _parse(source)
     changed = False
     for call in _method_calls(tree):
         if call.func.attr in PLOT_METHODS - {"pie"}:
@@ -229,9 +225,9 @@ def chart_numpy_data(source: str, rng: random.Random) -> str:
                     call.args[i] = ast.Call(ast.parse("np.array", mode="eval").body, [arg], [])
                     changed = True
     if not changed:
-        raise NotApplicable("no numeric list literal")
+        return False
     _ensure_numpy(tree)
-    return _unparse(tree)
+    return True
 
 
 def _loop_over_items(call: ast.Call, names: tuple[str, str]) -> ast.For:
@@ -250,8 +246,7 @@ def _loop_over_items(call: ast.Call, names: tuple[str, str]) -> ast.For:
     return ast.For(target, it, [ast.Expr(body)], [])
 
 
-def _loop_rewrite(source: str, methods: set[str], names: tuple[str, str]) -> str:
-    tree = _parse(source)
+def _loop_rewrite(tree: ast.Module, methods: set[str], names: tuple[str, str]) -> bool:
     changed = False
     for stmt in list(tree.body):
         call = _expr_call(stmt)
@@ -259,24 +254,24 @@ def _loop_rewrite(source: str, methods: set[str], names: tuple[str, str]) -> str
                 isinstance(a, ast.List) for a in call.args) and not any(k.arg is None for k in call.keywords):
             tree.body[tree.body.index(stmt)] = _loop_over_items(call, names)
             changed = True
-    if not changed:
-        raise NotApplicable(f"no {'/'.join(sorted(methods))} call with literal data")
-    return _unparse(tree)
+    return changed
 
 
-def chart_bar_loop(source: str, rng: random.Random) -> str:
+@chart_edit("no bar/barh call with literal data")
+def chart_bar_loop(tree: ast.Module, rng: random.Random) -> bool:
     """One ``bar``/``barh`` call for all bars → one call per bar in a loop."""
-    return _loop_rewrite(source, {"bar", "barh"}, ("cat", "val"))
+    return _loop_rewrite(tree, {"bar", "barh"}, ("cat", "val"))
 
 
-def chart_scatter_loop(source: str, rng: random.Random) -> str:
+@chart_edit("no scatter call with literal data")
+def chart_scatter_loop(tree: ast.Module, rng: random.Random) -> bool:
     """One ``scatter`` call for all points → one call per point in a loop."""
-    return _loop_rewrite(source, {"scatter"}, ("px", "py"))
+    return _loop_rewrite(tree, {"scatter"}, ("px", "py"))
 
 
-def chart_series_loop(source: str, rng: random.Random) -> str:
+@chart_edit("no two consecutive plot calls on one axes")
+def chart_series_loop(tree: ast.Module, rng: random.Random) -> bool:
     """Consecutive ``plot`` calls on one axes → one loop over a list of (x, y, style) series."""
-    tree = _parse(source)
     body = tree.body
     for i in range(len(body) - 1):
         run = []
@@ -295,13 +290,13 @@ def chart_series_loop(source: str, rng: random.Random) -> str:
             loop = ast.parse(f"for xs, ys, style in SERIES:\n    {_target(calls[0])}.plot(xs, ys, **style)").body[0]
             loop.iter = series
             body[i:i + len(run)] = [loop]
-            return _unparse(tree)
-    raise NotApplicable("no two consecutive plot calls on one axes")
+            return True
+    return False
 
 
-def chart_call_order(source: str, rng: random.Random) -> str:
+@chart_edit("no text call to move")
+def chart_call_order(tree: ast.Module, rng: random.Random) -> bool:
     """Titles, axis labels and grids set before the data is drawn, in another order."""
-    tree = _parse(source)
     body = tree.body
     moved = False
     for target in dict.fromkeys(_target(_expr_call(s)) for s in body if _expr_call(s)):
@@ -317,14 +312,12 @@ def chart_call_order(source: str, rng: random.Random) -> str:
         at = body.index(first_plot)
         body[at:at] = texts
         moved = True
-    if not moved:
-        raise NotApplicable("no text call to move")
-    return _unparse(tree)
+    return moved
 
 
-def chart_axes_set(source: str, rng: random.Random) -> str:
+@chart_edit("fewer than two plain text setters on any axes")
+def chart_axes_set(tree: ast.Module, rng: random.Random) -> bool:
     """``set_title``/``set_xlabel``/``set_ylabel`` of one axes merged into one ``ax.set(...)``."""
-    tree = _parse(source)
     names = {"set_title": "title", "set_xlabel": "xlabel", "set_ylabel": "ylabel"}
     changed = False
     for target in dict.fromkeys(_target(_expr_call(s)) for s in tree.body if _expr_call(s)):
@@ -340,14 +333,12 @@ def chart_axes_set(source: str, rng: random.Random) -> str:
         for s in stmts[:-1]:
             tree.body.remove(s)
         changed = True
-    if not changed:
-        raise NotApplicable("fewer than two plain text setters on any axes")
-    return _unparse(tree)
+    return changed
 
 
-def chart_text_formatting(source: str, rng: random.Random) -> str:
+@chart_edit("no pie percentages or tick labels")
+def chart_text_formatting(tree: ast.Module, rng: random.Random) -> bool:
     """Pie percentages by a function instead of a %-format; tick labels set in a separate call."""
-    tree = _parse(source)
     changed = False
     for call in _method_calls(tree):
         pct = _kw(call, "autopct")
@@ -365,9 +356,7 @@ def chart_text_formatting(source: str, rng: random.Random) -> str:
             call.args = call.args[:1]
             tree.body.insert(tree.body.index(stmt) + 1, labels)
             changed = True
-    if not changed:
-        raise NotApplicable("no pie percentages or tick labels")
-    return _unparse(tree)
+    return changed
 
 
 CHART_REWRITES: dict[str, Callable[[str, random.Random], str]] = {
@@ -379,12 +368,20 @@ CHART_REWRITES: dict[str, Callable[[str, random.Random], str]] = {
 }
 
 
-REWRITES = {"chart": CHART_REWRITES, "svg": SVG_REWRITES, "table": TABLE_REWRITES}
+def rewrites_for(task: str) -> dict[str, Callable[[str, random.Random], str]]:
+    """The task's rewrites by kind (``TaskSpec.rewrites``; empty when it has none)."""
+    from verm_rl.tasks import get_task
+
+    spec = get_task(task)
+    return spec.resolve("rewrites") if spec.rewrites is not None else {}
 
 
 def rewrite(task: str, source: str, kind: str, seed: int = 0) -> str:
     """``source`` rewritten by ``kind`` (seeded); raises ``NotApplicable`` when it does not apply."""
-    fn = REWRITES[task][kind]
+    kinds = rewrites_for(task)
+    if kind not in kinds:
+        raise KeyError(f"no {task} rewrite {kind!r}; the {task} rewrites are {sorted(kinds)}")
+    fn = kinds[kind]
     out = fn(source, random.Random(f"{seed}:{task}:{kind}"))
     if out.strip() == source.strip():
         raise NotApplicable("the rewrite changed nothing")
@@ -394,7 +391,7 @@ def rewrite(task: str, source: str, kind: str, seed: int = 0) -> str:
 def rewrites_of(task: str, source: str, seed: int = 0, kinds: list[str] | None = None) -> list[Rewrite]:
     """Every applicable rewrite of ``source`` (one per kind)."""
     out = []
-    for kind in kinds or REWRITES[task]:
+    for kind in kinds or rewrites_for(task):
         try:
             out.append(Rewrite(task, kind, rewrite(task, source, kind, seed)))
         except NotApplicable:
@@ -402,4 +399,4 @@ def rewrites_of(task: str, source: str, seed: int = 0, kinds: list[str] | None =
     return out
 
 
-__all__ = ["CHART_REWRITES", "REWRITES", "Rewrite", "SVG_REWRITES", "TABLE_REWRITES", "rewrite", "rewrites_of"]
+__all__ = ["CHART_REWRITES", "Rewrite", "SVG_REWRITES", "TABLE_REWRITES", "rewrite", "rewrites_for", "rewrites_of"]

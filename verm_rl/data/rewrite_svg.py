@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 from verm_rl.data.inject import NotApplicable
+from verm_rl.data.rewrite_base import edit_rewrite
 
 SVG_NS = "http://www.w3.org/2000/svg"
 PRESENTATION = ("fill", "stroke", "stroke-width", "stroke-linecap", "stroke-linejoin", "opacity", "fill-opacity",
@@ -31,6 +32,9 @@ def _svg_dump(root) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+svg_edit = edit_rewrite(_svg_root, _svg_dump)  # @svg_edit(why_not): edit(root, rng) -> changed
+
+
 def _tag(el) -> str:
     return el.tag.rsplit("}", 1)[-1]
 
@@ -43,9 +47,9 @@ def _parent_map(root) -> dict:
     return {child: parent for parent in root.iter() for child in parent}
 
 
-def svg_style_attribute(source: str, rng: random.Random) -> str:
+@svg_edit("no presentation attribute")
+def svg_style_attribute(root: ET.Element, rng: random.Random) -> bool:
     """Presentation attributes → one CSS ``style`` attribute (with px units on lengths)."""
-    root = _svg_root(source)
     changed = False
     for el in _shapes(root):
         decls = []
@@ -58,14 +62,12 @@ def svg_style_attribute(source: str, rng: random.Random) -> str:
         if decls:
             el.set("style", ";".join(decls))
             changed = True
-    if not changed:
-        raise NotApplicable("no presentation attribute")
-    return _svg_dump(root)
+    return changed
 
 
-def svg_style_block(source: str, rng: random.Random) -> str:
+@svg_edit("no presentation attribute")
+def svg_style_block(root: ET.Element, rng: random.Random) -> bool:
     """Presentation attributes → classes in a ``<style>`` block."""
-    root = _svg_root(source)
     rules: dict[str, str] = {}
     for el in _shapes(root):
         decls = ";".join(f"{n}:{el.attrib.pop(n)}" for n in PRESENTATION if n in el.attrib)
@@ -73,11 +75,11 @@ def svg_style_block(source: str, rng: random.Random) -> str:
             name = rules.setdefault(decls, f"s{len(rules)}")
             el.set("class", name)
     if not rules:
-        raise NotApplicable("no presentation attribute")
+        return False
     style = ET.Element(f"{{{SVG_NS}}}style")
     style.text = "\n".join(f".{name} {{ {decls} }}" for decls, name in rules.items())
     root.insert(0, style)
-    return _svg_dump(root)
+    return True
 
 
 def _shift(el, dx: float, dy: float, k: float = 1.0) -> bool:
@@ -135,23 +137,21 @@ def _wrap(root, el, **attrs: str):
     return group
 
 
-def svg_group_transform(source: str, rng: random.Random) -> str:
+@svg_edit("no shape to move into a group")
+def svg_group_transform(root: ET.Element, rng: random.Random) -> bool:
     """Shapes placed by a ``translate`` on a wrapping group, their own coordinates shifted back."""
-    root = _svg_root(source)
     changed = False
     for el in _shapes(root)[1:]:
         dx, dy = rng.randint(5, 40), rng.randint(5, 40)
         if _shift(el, dx, dy):
             _wrap(root, el, transform=f"translate({dx},{dy})")
             changed = True
-    if not changed:
-        raise NotApplicable("no shape to move into a group")
-    return _svg_dump(root)
+    return changed
 
 
-def svg_nested_transform(source: str, rng: random.Random) -> str:
+@svg_edit("no shape to transform")
+def svg_nested_transform(root: ET.Element, rng: random.Random) -> bool:
     """Shapes drawn at double size inside ``translate(..) `` + ``scale(0.5)`` groups, or one ``matrix``."""
-    root = _svg_root(source)
     changed = False
     for el in _shapes(root)[1:]:
         dx, dy = rng.randint(2, 20), rng.randint(2, 20)
@@ -163,14 +163,12 @@ def svg_nested_transform(source: str, rng: random.Random) -> str:
         else:
             _wrap(root, el, transform=f"matrix(0.5 0 0 0.5 {dx} {dy})")
         changed = True
-    if not changed:
-        raise NotApplicable("no shape to transform")
-    return _svg_dump(root)
+    return changed
 
 
-def svg_use(source: str, rng: random.Random) -> str:
+@svg_edit("no shape to reuse")
+def svg_use(root: ET.Element, rng: random.Random) -> bool:
     """Shapes defined once in ``<defs>`` and drawn by ``<use>`` (some with an x/y offset)."""
-    root = _svg_root(source)
     defs = ET.Element(f"{{{SVG_NS}}}defs")
     changed = False
     for n, el in enumerate(_shapes(root)[1:]):
@@ -188,23 +186,21 @@ def svg_use(source: str, rng: random.Random) -> str:
         parent.insert(i, ET.Element(f"{{{SVG_NS}}}use", attrs))
         changed = True
     if not changed:
-        raise NotApplicable("no shape to reuse")
+        return False
     root.insert(0, defs)
-    return _svg_dump(root)
+    return True
 
 
-def svg_inherited(source: str, rng: random.Random) -> str:
+@svg_edit("no inheritable attribute")
+def svg_inherited(root: ET.Element, rng: random.Random) -> bool:
     """Fill and stroke given on a wrapping group and inherited, not on the shape."""
-    root = _svg_root(source)
     changed = False
     for el in _shapes(root)[1:]:
         attrs = {n: el.attrib.pop(n) for n in ("fill", "stroke", "stroke-width", "font-family") if n in el.attrib}
         if attrs:
             _wrap(root, el, **attrs)
             changed = True
-    if not changed:
-        raise NotApplicable("no inheritable attribute")
-    return _svg_dump(root)
+    return changed
 
 
 def _css_spellings(value: str) -> list[str]:
@@ -221,9 +217,9 @@ def _css_spellings(value: str) -> list[str]:
     return out
 
 
-def svg_color_spelling(source: str, rng: random.Random) -> str:
+@svg_edit("no hex colour")
+def svg_color_spelling(root: ET.Element, rng: random.Random) -> bool:
     """Hex colours spelled as names, ``rgb()`` or short/upper-case hex."""
-    root = _svg_root(source)
     changed = False
     for el in root.iter():
         for name in ("fill", "stroke"):
@@ -231,14 +227,12 @@ def svg_color_spelling(source: str, rng: random.Random) -> str:
             if options:
                 el.set(name, rng.choice(options))
                 changed = True
-    if not changed:
-        raise NotApplicable("no hex colour")
-    return _svg_dump(root)
+    return changed
 
 
-def svg_rect_as_path(source: str, rng: random.Random) -> str:
+@svg_edit("no square rect or polygon")
+def svg_rect_as_path(root: ET.Element, rng: random.Random) -> bool:
     """Square-cornered rects and polygons written as ``<path>`` outlines."""
-    root = _svg_root(source)
     changed = False
     for el in _shapes(root):
         tag = _tag(el)
@@ -255,9 +249,7 @@ def svg_rect_as_path(source: str, rng: random.Random) -> str:
         el.tag = f"{{{SVG_NS}}}path"
         el.set("d", d)
         changed = True
-    if not changed:
-        raise NotApplicable("no square rect or polygon")
-    return _svg_dump(root)
+    return changed
 
 
 SVG_REWRITES: dict[str, Callable[[str, random.Random], str]] = {

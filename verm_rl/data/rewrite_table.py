@@ -13,16 +13,23 @@ _HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
 
 
 def _md_rows(source: str) -> list[list[str]]:
-    return [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in source.splitlines() if ln.strip()]
+    """The rows of a markdown table (separator row included); ``NotApplicable`` for HTML or no table."""
+    if _HTML_TABLE.search(source):
+        raise NotApplicable("not a markdown table")
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in source.splitlines() if ln.strip()]
+    if len(rows) < 2:
+        raise NotApplicable("no table")
+    return rows
+
+
+def _require_html(source: str) -> None:
+    if not _HTML_TABLE.search(source):
+        raise NotApplicable("not HTML")
 
 
 def table_markdown_spacing(source: str, rng: random.Random) -> str:
     """A markdown table with other spacing: tight pipes, padded columns, longer separators."""
-    if _HTML_TABLE.search(source):
-        raise NotApplicable("not a markdown table")
     rows = _md_rows(source)
-    if len(rows) < 2:
-        raise NotApplicable("no table")
     body = [r for i, r in enumerate(rows) if i != 1]
     widths = [max(len(r[j]) if j < len(r) else 0 for r in body) for j in range(len(rows[0]))]
     style = rng.choice(["tight", "padded"])
@@ -40,11 +47,7 @@ def table_markdown_to_html(source: str, rng: random.Random) -> str:
     """A markdown table written as HTML (header row as ``<th>`` in ``<thead>``)."""
     import html
 
-    if _HTML_TABLE.search(source):
-        raise NotApplicable("already HTML")
     rows = _md_rows(source)
-    if len(rows) < 2:
-        raise NotApplicable("no table")
     head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[2:])
     sep = "\n" if rng.random() < 0.5 else ""
@@ -55,8 +58,7 @@ def table_html_to_markdown(source: str, rng: random.Random) -> str:
     """An HTML table without spans, headed by one row of ``<th>``, written as markdown."""
     from verm_rl.judge.structural.table import parse_table
 
-    if not _HTML_TABLE.search(source):
-        raise NotApplicable("not HTML")
+    _require_html(source)
     grid = parse_table(source)
     if grid.spans or grid.header_rows != 1 or any("|" in c for r in grid.cells for c in r):
         raise NotApplicable("spans, no single header row, or pipes in cells")
@@ -68,8 +70,7 @@ def table_html_to_markdown(source: str, rng: random.Random) -> str:
 def table_html_formatting(source: str, rng: random.Random) -> str:
     """HTML written differently: indentation and newlines between tags, upper-case tags, unquoted
     attribute values."""
-    if not _HTML_TABLE.search(source):
-        raise NotApplicable("not HTML")
+    _require_html(source)
     out = re.sub(r">\s*<(/?)(table|tr|thead|tbody)\b", lambda m: f">\n  <{m.group(1)}{m.group(2)}", source)
     if rng.random() < 0.5:
         out = re.sub(r"<(/?)(table|tr|td|th|thead|tbody)\b", lambda m: f"<{m.group(1)}{m.group(2).upper()}", out)
@@ -96,8 +97,7 @@ def table_html_sections(source: str, rng: random.Random) -> str:
 
 def table_html_entities(source: str, rng: random.Random) -> str:
     """Cell text with some characters written as character references (``&#52;`` for ``4``)."""
-    if not _HTML_TABLE.search(source):
-        raise NotApplicable("not HTML")
+    _require_html(source)
 
     def cell(m: re.Match) -> str:
         text = "".join(f"&#{ord(c)};" if c.isalnum() and rng.random() < 0.3 else c for c in m.group(3))

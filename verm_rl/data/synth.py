@@ -24,10 +24,10 @@ from typing import Any
 from verm_rl.data.inject import Perturbation, inject
 from verm_rl.data.synthetic import Reference, generate_references
 from verm_rl.eval.agreement import Agreement
-from verm_rl.judge.prompts import TABLE_SYSTEM_PROMPT, load_prompt
+from verm_rl.judge.prompts import load_prompt, released_system_prompt
 from verm_rl.judge.schema import Judgement
 from verm_rl.judge.structural import compare_sources
-from verm_rl.tasks import CATEGORY_KEY
+from verm_rl.tasks import get_task, task_names
 
 log = logging.getLogger(__name__)
 RenderFn = Callable[..., Awaitable[Any]]
@@ -36,8 +36,9 @@ RenderFn = Callable[..., Awaitable[Any]]
 def sft_row(task: str, ref_path: str, pred_path: str, answer: dict[str, Any]) -> dict[str, Any]:
     messages = [{"role": "user", "content": "<image><image>" + load_prompt(task)},
                 {"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)}]
-    if task == "table":
-        messages.insert(0, {"role": "system", "content": TABLE_SYSTEM_PROMPT})
+    system = released_system_prompt(task)
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
     return {"messages": messages, "images": [ref_path, pred_path]}
 
 
@@ -45,9 +46,10 @@ def bench_row(pair_id: str, task: str, ref_path: str, pred_path: str, p: Perturb
               ref_source: str) -> dict[str, Any]:
     # The released evaluator filters reference errors on ``type`` (for every task); chart/SVG rows
     # also keep ``category``, the key their judge prompt uses (its reader takes type, then category).
-    key = CATEGORY_KEY[task]
-    errors = [{"type": e.category, key: e.category, "severity": e.severity, "description": e.description,
-               **({"location": e.location} if task != "table" else {})} for e in p.errors]
+    spec = get_task(task)
+    errors = [{"type": e.category, spec.category_key: e.category, "severity": e.severity,
+               "description": e.description, **({"location": e.location} if spec.error_location else {})}
+              for e in p.errors]
     return {"id": pair_id, "category": task, "gt_img_path": ref_path, "pred_img_path": pred_path,
             "human_errors": errors, "perturbation": p.kind, "gt_source": ref_source, "pred_source": p.source}
 
@@ -65,9 +67,11 @@ def _done_ids(path: Path) -> set[str]:
 
 
 async def synthesize(out: str | Path, n: int, render: RenderFn, seed: int = 0, k: int = 3,
-                     tasks: tuple[str, ...] = ("chart", "table", "svg"), concurrency: int = 16,
+                     tasks: tuple[str, ...] | None = None, concurrency: int = 16,
                      progress: bool = True) -> dict[str, Any]:
-    """Write ``n`` labelled (reference, perturbed) pairs under ``out``; returns a summary."""
+    """Write ``n`` labelled (reference, perturbed) pairs under ``out``; returns a summary. ``tasks``:
+    default every task with a synthetic generator and an injector."""
+    tasks = tuple(tasks or (t for t in task_names("synthetic") if get_task(t).injector))
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     bench_path, sft_path = out / "vc_rewardbench.jsonl", out / "sft.jsonl"
@@ -83,7 +87,7 @@ async def synthesize(out: str | Path, n: int, render: RenderFn, seed: int = 0, k
 
     async def rendered(task: str, source: str):
         async with sem:
-            return await render(task, source, trace=(task == "chart"))
+            return await render(task, source, trace=get_task(task).structural_trace)
 
     async def render_reference(ref: Reference) -> list[tuple[str, Perturbation, Any, Any]]:
         perturbations = inject(ref.task, ref.source, k=k, seed=seed)

@@ -180,15 +180,17 @@ def svg_markup(rng: random.Random) -> tuple[str, str]:
     return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">\n  {body}\n</svg>', "+".join(kinds)
 
 
-GENERATORS = {"chart": chart_program, "table": table_markup, "svg": svg_markup}
+def generate_references(n: int, seed: int = 0, tasks: tuple[str, ...] | None = None) -> list[Reference]:
+    """``n`` references cycling over ``tasks`` (default: every task with a synthetic generator,
+    ``TaskSpec.synthetic``), reproducible from ``seed``."""
+    from verm_rl.tasks import get_task, task_names
 
-
-def generate_references(n: int, seed: int = 0, tasks: tuple[str, ...] = ("chart", "table", "svg")) -> list[Reference]:
-    """``n`` references cycling over ``tasks``, reproducible from ``seed``."""
+    tasks = tuple(tasks or task_names("synthetic"))
+    generators = {t: get_task(t).resolve("synthetic") for t in tasks}
     out = []
     for i in range(n):
         task = tasks[i % len(tasks)]
         rng = random.Random(f"{seed}:{i}:{task}")
-        source, kind = GENERATORS[task](rng)
+        source, kind = generators[task](rng)
         out.append(Reference(id=f"{task}-{seed}-{i:05d}", task=task, source=source, kind=kind))
     return out

@@ -9,12 +9,12 @@ Also here: the metamorphic equivalence measurement (false positives on pixel-ide
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from verm_rl.judge.schema import JudgedError
+from verm_rl.tasks import get_task
 
 
 @dataclass
@@ -48,15 +48,10 @@ class Agreement:
 
 # ------------------------------------------------------------------------------ multi-error pairs
 
-_LOCATION = {"chart": re.compile(r"subplot \d+|figure title|figure"), "svg": re.compile(r"<[\w-]+> \d+")}
-
-
 def location_key(task: str, location: str) -> str:
     """The part of a location both sides name the same way: 'subplot 2' (charts; titles and series
-    names dropped), '<rect> 3' (SVG elements); tables carry no location."""
-    pattern = _LOCATION.get(task)
-    m = pattern.search(location or "") if pattern else None
-    return m.group(0) if m else ""
+    names dropped), '<rect> 3' (SVG elements); tables carry no location (``TaskSpec.location_pattern``)."""
+    return get_task(task).location_key(location)
 
 
 def score_errors(predicted: Iterable[JudgedError], true: Iterable[JudgedError], task: str) -> dict[str, float]:
@@ -117,7 +112,7 @@ async def measure_multi_agreement(references: Iterable, render, seed: int = 0, n
 
     async def rendered(task: str, source: str):
         async with sem:
-            return await render(task, source, trace=task == "chart")
+            return await render(task, source, trace=get_task(task).structural_trace)
 
     async def one(ref) -> None:
         pairs = inject_multi(ref.task, ref.source, n=n, seed=seed)
@@ -184,7 +179,7 @@ async def measure_equivalence(references: Iterable, render, seed: int = 0, concu
 
     async def rendered(task: str, source: str):
         async with sem:
-            return await render(task, source, trace=task == "chart")
+            return await render(task, source, trace=get_task(task).structural_trace)
 
     async def one(ref) -> list[EquivalenceResult]:
         rewrites = rewrites_of(ref.task, ref.source, seed=seed, kinds=(kinds or {}).get(ref.task))

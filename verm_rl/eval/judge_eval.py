@@ -179,9 +179,9 @@ def format_report(summary: dict[str, Any], paper: bool = False) -> str:
     if paper:
         for name, row in PAPER_TABLE5.items():
             lines.append(f"| {name} (paper) | " + " | ".join(
-                "{:.1f} / {:.1f} / {:.1f}".format(*row[c]) for c in ("chart", "table", "svg", "avg")) + " |")
+                "{:.1f} / {:.1f} / {:.1f}".format(*row[c]) for c in (*BENCH_CATEGORIES, "avg")) + " |")
     lines.append(f"| **{summary['judge']}** (this run) | " + " | ".join(
-        _cell(cats.get(c)) for c in ("chart", "table", "svg")) + f" | {_cell(summary['avg'])} |")
+        _cell(cats.get(c)) for c in BENCH_CATEGORIES) + f" | {_cell(summary['avg'])} |")
     lines += ["", "| column | items | TP hard | TP soft | FP | FN | F1h | F1s | Sc | mean item F1h |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in [*cats.items(), ("avg", summary["avg"])]:

@@ -36,12 +36,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from verm_rl.tasks import CATEGORIES
+from verm_rl.tasks import get_task
 
 log = logging.getLogger(__name__)
 
-CATEGORY_ERROR_TYPES: dict[str, tuple[str, ...]] = dict(CATEGORIES)  # 4 SVG types: other_error is dropped
-BENCH_CATEGORIES = ("chart", "table", "svg")
+BENCH_CATEGORIES = ("chart", "table", "svg")  # the benchmark's three categories, each one of our tasks
+# the error types each category is scored on: the task's judge taxonomy (4 SVG types: other_error is dropped)
+CATEGORY_ERROR_TYPES: dict[str, tuple[str, ...]] = {c: get_task(c).categories for c in BENCH_CATEGORIES}
 
 # Paper Table 5 (F1h, F1s, Sc ×100) per column; "*" of the SVG Gemini-3-Flash F1s kept as printed.
 PAPER_TABLE5: dict[str, dict[str, tuple[float, float, float]]] = {

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from verm_rl.judge.base import SamplingParams
-from verm_rl.tasks import TASKS, check_task
+from verm_rl.tasks import get_task, task_names
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,12 @@ class TaskJudgeSettings:
         return self.media_type or f"image/{self.image_format}"
 
 
-_RELEASED_CHART_SVG = TaskJudgeSettings(
+# The released reward's settings; each task's spec names its own (``TaskSpec.judge_settings``).
+RELEASED_CHART_SVG = TaskJudgeSettings(
     sampling=SamplingParams(temperature=0.7, top_p=0.8, top_k=20, presence_penalty=1.5, max_tokens=4096),
     image_format="jpeg", max_image_side=1024, media_type="image/jpeg", resize_then_rgb=True, parse_attempts=2,
 )
-_RELEASED_TABLE = TaskJudgeSettings(
+RELEASED_TABLE = TaskJudgeSettings(
     sampling=SamplingParams(temperature=0.0, max_tokens=8192, repetition_penalty=1.05),
     image_format="png", max_image_side=768, media_type="image", system_prompt=HELPFUL_ASSISTANT,
     text_prefix="<image>\n<image>\n",
@@ -82,26 +83,31 @@ def _greedy(s: TaskJudgeSettings) -> TaskJudgeSettings:
     return dataclasses.replace(s, sampling=sampling, parse_attempts=1)
 
 
+def _released(task: str) -> TaskJudgeSettings:
+    """The task's released settings (its spec's ``judge_settings``; a task without: the defaults)."""
+    spec = get_task(task)
+    return spec.resolve("judge_settings") if spec.judge_settings is not None else TaskJudgeSettings()
+
+
 def _legacy(task: str) -> TaskJudgeSettings:
+    """PNG <= 1024, greedy, 4096 tokens, no text prefix; the released system prompt (tables') kept."""
     return TaskJudgeSettings(sampling=SamplingParams(), image_format="png", max_image_side=1024,
-                             system_prompt=HELPFUL_ASSISTANT if task == "table" else None)
+                             system_prompt=_released(task).system_prompt)
 
 
-PROFILES: dict[str, dict[str, TaskJudgeSettings]] = {
-    "released": {"chart": _RELEASED_CHART_SVG, "svg": _RELEASED_CHART_SVG, "table": _RELEASED_TABLE},
-    "greedy": {"chart": _greedy(_RELEASED_CHART_SVG), "svg": _greedy(_RELEASED_CHART_SVG),
-               "table": _greedy(_RELEASED_TABLE)},
-    "legacy": {t: _legacy(t) for t in TASKS},
+PROFILES: dict[str, Callable[[str], TaskJudgeSettings]] = {
+    "released": _released,
+    "greedy": lambda task: _greedy(_released(task)),
+    "legacy": _legacy,
 }
 DEFAULT_PROFILE = "released"
 
 
 def profile_settings(profile: str, task: str) -> TaskJudgeSettings:
     """A copy of ``profile``'s settings for ``task``."""
-    check_task(task)
     if profile not in PROFILES:
         raise ValueError(f"unknown judge profile {profile!r}: one of {sorted(PROFILES)}")
-    s = PROFILES[profile][task]
+    s = PROFILES[profile](task)
     return dataclasses.replace(s, sampling=dataclasses.replace(s.sampling))
 
 
@@ -129,11 +135,14 @@ class JudgeInputs:
     prompt_files: dict[str, str] = field(default_factory=dict)  # task -> file replacing the bundled prompt
 
     def __post_init__(self) -> None:
-        for task in TASKS:
+        for task in task_names():
             self.tasks.setdefault(task, profile_settings(self.profile, task))
 
     def for_task(self, task: str) -> TaskJudgeSettings:
-        return self.tasks[check_task(task)]
+        get_task(task)
+        if task not in self.tasks:  # registered after these inputs were made
+            self.tasks[task] = profile_settings(self.profile, task)
+        return self.tasks[task]
 
     def prompt(self, task: str) -> str:
         from verm_rl.judge.prompts import load_prompt
@@ -162,7 +171,7 @@ def judge_inputs(profile: str | None = None, sampling: SamplingParams | None = N
 
     profile = profile or DEFAULT_PROFILE
     tasks = {}
-    for task in TASKS:
+    for task in task_names():
         s = profile_settings(profile, task)
         if sampling is not None:
             s = dataclasses.replace(s, sampling=dataclasses.replace(sampling))
@@ -175,7 +184,7 @@ def judge_inputs(profile: str | None = None, sampling: SamplingParams | None = N
         elif on_parse_failure is not None:
             raise ValueError(f"on_parse_failure must be keep or resample, not {on_parse_failure!r}")
         tasks[task] = s
-    unknown = set(per_task or {}) - set(TASKS)
+    unknown = set(per_task or {}) - set(task_names())
     if unknown:
         raise ValueError(f"judge per_task names unknown task(s) {sorted(unknown)}")
     return JudgeInputs(profile=profile, tasks=tasks, prompt_files=resolve_prompt_files(prompts))

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from verm_rl.tasks import TASKS, check_task
+from verm_rl.tasks import get_task, task_names
 
 if TYPE_CHECKING:
     from verm_rl.judge.profiles import TaskJudgeSettings
 
 log = logging.getLogger(__name__)
-TABLE_SYSTEM_PROMPT = "You are a helpful assistant."  # the released table RM call has it; chart/SVG none
 MANIFEST = "manifest.json"
 
 
@@ -35,10 +34,19 @@ def load_prompt(task: str, path: str | None = None) -> str:
     """The judge prompt for ``task``: from ``path`` when given (e.g. the released model's exact
     prompt written by ``verm-rl import-prompts``), else the bundled file. Read byte-exact (no
     newline translation, no stripping)."""
-    check_task(task)
+    spec = get_task(task)
     if path:
         return Path(path).expanduser().read_bytes().decode("utf-8")
-    return (resources.files("verm_rl") / "prompts" / f"{task}.txt").read_text()
+    if spec.judge_prompt is None:
+        raise FileNotFoundError(f"task {task!r} has no bundled judge prompt: pass a prompt file for it")
+    return (resources.files("verm_rl") / "prompts" / spec.judge_prompt).read_text()
+
+
+def released_system_prompt(task: str) -> str | None:
+    """The system message the task's released judge call has (tables: "You are a helpful assistant.")."""
+    from verm_rl.judge.profiles import profile_settings
+
+    return profile_settings("released", task).system_prompt
 
 
 def resolve_prompt_files(spec: str | Path | Mapping[str, str | None] | None) -> dict[str, str]:
@@ -55,7 +63,7 @@ def resolve_prompt_files(spec: str | Path | Mapping[str, str | None] | None) -> 
         if not folder.is_dir():
             raise FileNotFoundError(f"verm.judge.prompts={spec}: not a directory (expected <task>.txt inside, "
                                     "as `verm-rl import-prompts` writes)")
-        files = {t: folder / f"{t}.txt" for t in TASKS}
+        files = {t: folder / f"{t}.txt" for t in task_names() if get_task(t).judge_prompt is not None}
         missing = [str(p) for p in files.values() if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"verm.judge.prompts={spec}: missing {', '.join(missing)}")
@@ -63,7 +71,7 @@ def resolve_prompt_files(spec: str | Path | Mapping[str, str | None] | None) -> 
         return {t: str(p.resolve()) for t, p in files.items()}
     out = {}
     for task, path in dict(spec).items():
-        check_task(task)
+        get_task(task)
         if path:
             if not Path(path).expanduser().is_file():
                 raise FileNotFoundError(f"verm.judge.prompts.{task}={path}: no such file")

@@ -59,15 +59,15 @@ class Judgement:
 
     def to_json_answer(self) -> dict[str, Any]:
         """The judge's JSON answer for this judgement (counts + errors, in the task's schema)."""
-        from verm_rl.tasks import CATEGORIES, CATEGORY_KEY
+        from verm_rl.tasks import get_task
 
-        key = CATEGORY_KEY[self.task]
+        spec = get_task(self.task)
         counts = self.count_by_category()
-        out: dict[str, Any] = {f"{c}_count": counts.get(c, 0) for c in CATEGORIES[self.task]}
+        out: dict[str, Any] = {f"{c}_count": counts.get(c, 0) for c in spec.categories}
         errors = []
         for e in self.errors:
-            item: dict[str, Any] = {key: e.category, "severity": e.severity}
-            if self.task != "table":
+            item: dict[str, Any] = {spec.category_key: e.category, "severity": e.severity}
+            if spec.error_location:
                 item["location"] = e.location
             item["description"] = e.description
             errors.append(item)

@@ -12,9 +12,7 @@ from pathlib import Path
 
 from verm_rl.judge.schema import JudgedError
 from verm_rl.policy import PolicyRequest, task_request
-
-LANG = {"chart": "python", "table": "html", "svg": "svg"}
-WHAT = {"chart": "matplotlib program", "table": "table markup", "svg": "SVG code"}
+from verm_rl.tasks import get_task
 
 ERRORS_TEMPLATE = """A reviewer rendered your {what} and compared it with the original image. These visual \
 differences remain (severity 1 = minor, 2 = medium, 3 = severe):
@@ -46,7 +44,8 @@ def feedback_text(task: str, render_ok: bool, error_kind: str | None, message: s
                   errors: list[JudgedError], template: str | None = None) -> str:
     """The feedback turn for one draft. ``template`` (a file's text) replaces the error-list template;
     it may use {what}, {lang} and {errors}."""
-    what, lang = WHAT[task], LANG[task]
+    spec = get_task(task)
+    what, lang = spec.noun, spec.fence
     if error_kind == "no_code":
         return NO_CODE_TEMPLATE.format(what=what, lang=lang)
     if not render_ok:
@@ -58,8 +57,13 @@ def feedback_text(task: str, render_ok: bool, error_kind: str | None, message: s
 def draft_turn(task: str, response: str, code: str | None, max_chars: int = 20000) -> str:
     """What the assistant turn shows of the last draft: its program in a fence, else the raw answer."""
     if code:
-        return f"```{LANG[task]}\n{code[:max_chars]}\n```"
+        return fenced(task, code[:max_chars])
     return (response or "")[:max_chars]
+
+
+def fenced(task: str, code: str) -> str:
+    """``code`` in a fence of the task's language, as a model would answer."""
+    return f"```{get_task(task).fence}\n{code}\n```"
 
 
 def revision_request(task: str, image: bytes, prompt: str | None, response: str, code: str | None,

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verm_rl.tasks import TASKS
+from verm_rl.tasks import get_task, task_names
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-SOURCE_SUFFIXES = {"chart": (".py",), "table": (".html", ".htm", ".md"), "svg": (".svg",)}
 
 
 @dataclass
@@ -72,7 +71,7 @@ def as_png(data: bytes) -> bytes:
 
 def _task_from_name(path: Path, root: Path) -> str | None:
     for part in [path.stem.split("_", 1)[0].split("-", 1)[0], *[p.name for p in path.relative_to(root).parents]]:
-        if part in TASKS:
+        if part in task_names():
             return part
     return None
 
@@ -95,8 +94,8 @@ def read_folder(root: str | Path, task: str | None = None, report: InputReport |
         except (OSError, ValueError) as e:
             report.skip(name, str(e))
             continue
-        source = next((path.with_suffix(s).read_text() for s in SOURCE_SUFFIXES[t] if path.with_suffix(s).exists()),
-                      None)
+        source = next((path.with_suffix(s).read_text() for s in get_task(t).source_suffixes
+                       if path.with_suffix(s).exists()), None)
         out.append(TTSInput(safe_id(str(path.relative_to(root).with_suffix(""))), t, image, source))
         report.kept += 1
     return out
@@ -126,8 +125,8 @@ def read_jsonl(path: str | Path, report: InputReport | None = None) -> list[TTSI
             report.skip(where, f"bad JSON: {e}")
             continue
         task = _first(rec, "task", "category")
-        if task not in TASKS:
-            report.skip(where, f"task {task!r} is not one of {TASKS}")
+        if task not in task_names():
+            report.skip(where, f"task {task!r} is not one of {task_names()}")
             continue
         image_path = _first(rec, "image", "image_path", "gt_img_path")
         if not isinstance(image_path, str):

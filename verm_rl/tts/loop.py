@@ -33,13 +33,12 @@ from verm_rl.judge import JudgeBackend, JudgedError, Judgement, JudgeRequest
 from verm_rl.policy import PolicyBackend, task_request
 from verm_rl.render.result import RenderResult
 from verm_rl.reward import SeverityRewardConfig, score_batch
-from verm_rl.tasks import extract_code
+from verm_rl.tasks import extract_code, get_task
 from verm_rl.tts.feedback import feedback_text, revision_request
 from verm_rl.tts.inputs import TTSInput
 
 log = logging.getLogger(__name__)
 RenderFn = Callable[..., Awaitable[RenderResult]]
-CODE_EXT = {"chart": "py", "table": "html", "svg": "svg"}
 
 
 @dataclass
@@ -204,7 +203,7 @@ class TTSRunner:
         d.mkdir(parents=True, exist_ok=True)
         (d / "response.txt").write_text(r.response)
         if r.code is not None:
-            (d / f"code.{CODE_EXT[item.task]}").write_text(r.code)
+            (d / f"code{get_task(item.task).source_suffixes[0]}").write_text(r.code)
         if render.ok and render.png:
             (d / "render.png").write_bytes(render.png)
         _atomic_write(d / "record.json", json.dumps(asdict(r), indent=1))  # written last: marks the round done

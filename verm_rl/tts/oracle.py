@@ -23,13 +23,11 @@ from typing import Any
 
 from verm_rl.data.inject import inject, perturbations_for
 from verm_rl.policy import decode_data_url
-from verm_rl.tasks import extract_code
-from verm_rl.tts.feedback import LANG
+from verm_rl.tasks import extract_code, get_task
+from verm_rl.tts.feedback import fenced
 from verm_rl.tts.inputs import TTSInput, read_inputs
 
 log = logging.getLogger(__name__)
-BROKEN = {"chart": "import matplotlib.pyplot as plt\nraise RuntimeError('oracle: broken on purpose')\n",
-          "table": "no table here", "svg": "<svg xmlns='http://www.w3.org/2000/svg'><rect"}
 
 
 def error_chain(task: str, source: str, n_errors: int, seed: int = 0) -> list[str]:
@@ -67,7 +65,7 @@ class Oracle:
                 continue
             chain = error_chain(item.task, item.reference_source, n_errors, seed)
             if mode == "worsen":
-                chain = list(reversed(chain))[1:] + [BROKEN[item.task]]  # 1 error, 2 errors, …, broken
+                chain = list(reversed(chain))[1:] + [get_task(item.task).broken_program]  # 1 error, 2 errors, …, broken
             seen = [_norm(extract_code(item.task, self.reply(item.task, code))) for code in chain]
             self.chains[hashlib.sha256(item.image).hexdigest()] = (item.task, chain, seen)
         self.requests = 0
@@ -91,7 +89,7 @@ class Oracle:
 
     @staticmethod
     def reply(task: str, code: str) -> str:
-        return f"```{LANG[task]}\n{code}\n```"
+        return fenced(task, code)
 
 
 def create_app(oracle: Oracle):

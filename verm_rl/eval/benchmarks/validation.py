@@ -10,7 +10,7 @@ score is not included: it needs an external model).
   with scorers from ``svg_metrics``); ``svg_response_metrics`` renders a response first.
 - ``chart_item_metrics(response, gt_code, renderer=None, customized=False)`` → ``exec``, ``text``, ``layout``,
   ``type``, ``color``, ``low`` (runs both programs through the ChartMimic probe in the render sandbox).
-- ``item_metrics(task, response, reference, **kw)`` dispatches on ``task`` (chart / table / svg).
+- ``item_metrics(task, response, reference, **kw)``: the task's own (``TaskSpec.item_metrics``).
 """
 
 from __future__ import annotations
@@ -107,12 +107,13 @@ def chart_item_metrics(response: str | None, gt_code: str, renderer: Any = None,
     return {"exec": 1.0, **scores, "low": sum(scores.values()) / 4}
 
 
+def svg_response_item_metrics(response: str | None, reference_png: bytes, **kwargs: Any) -> dict[str, float]:
+    """``svg_response_metrics`` in the (response, reference) order every task's metrics take."""
+    return svg_response_metrics(reference_png, response, **kwargs)
+
+
 def item_metrics(task: str, response: str | None, reference: Any, **kwargs: Any) -> dict[str, float]:
     """``reference``: chart → the ground-truth script; table → the GT HTML; svg → the reference PNG bytes."""
-    if task == "chart":
-        return chart_item_metrics(response, reference, **kwargs)
-    if task == "table":
-        return table_item_metrics(response, reference, **kwargs)
-    if task == "svg":
-        return svg_response_metrics(reference, response, **kwargs)
-    raise ValueError(f"unknown task {task!r}")
+    from verm_rl.tasks import get_task
+
+    return get_task(task).resolve("item_metrics")(response, reference, **kwargs)

@@ -1,0 +1,61 @@
+"""Image → SVG: markup drawn by cairosvg."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from verm_rl.tasks.fences import fenced_blocks
+from verm_rl.tasks.spec import TaskSpec
+
+LANGS = ("svg", "xml", "html")
+_SVG = re.compile(r"<svg\b.*?</svg\s*>", re.DOTALL | re.IGNORECASE)
+_SVG_OPEN = re.compile(r"<svg\b.*", re.DOTALL | re.IGNORECASE)
+
+
+def extract(response: str) -> str | None:
+    """The ``<svg …</svg>`` in the last svg/xml fence that has one, else a bare one (or an unclosed one)."""
+    for lang, body in reversed(fenced_blocks(response)):
+        if lang in LANGS or lang == "":
+            m = _SVG.search(body) or _SVG_OPEN.search(body)
+            if m:
+                return m.group(0).strip()
+    m = _SVG.search(response) or _SVG_OPEN.search(response)
+    return m.group(0).strip() if m else None
+
+
+def render_program(source: str, options: dict[str, Any], meta: dict[str, Any]) -> bytes:
+    from verm_rl.render.svg import render_svg
+
+    return render_svg(source, int(options.get("svg_width", 336)), int(options.get("svg_height", 336)), caps=options)
+
+
+def compare(reference: str, candidate: str, reference_trace: dict | None, candidate_trace: dict | None) -> list:
+    from verm_rl.judge.structural.svg import compare_svgs, parse_svg
+
+    return compare_svgs(parse_svg(reference), parse_svg(candidate))
+
+
+SPEC = TaskSpec(
+    name="svg",
+    extract=extract,
+    categories=("structure_error", "shape_error", "style_error", "text_symbol_error"),  # the released 4
+    location_pattern=r"<[\w-]+> \d+",
+    noun="SVG code",
+    fence="svg",
+    fence_langs=LANGS,
+    source_suffixes=(".svg",),
+    data_source="svg2code",
+    policy_prompt="policy_svg.txt",
+    judge_prompt="svg.txt",
+    judge_settings="verm_rl.judge.profiles:RELEASED_CHART_SVG",
+    renderer=render_program,
+    render_timeout_s=10.0,  # upstream's
+    comparer=compare,
+    injector="verm_rl.data.inject_svg:SVG_PERTURBATIONS",
+    rewrites="verm_rl.data.rewrite_svg:SVG_REWRITES",
+    converter="verm_rl.data.dataset:collect_svgs",
+    synthetic="verm_rl.data.synthetic:svg_markup",
+    item_metrics="verm_rl.eval.benchmarks.validation:svg_response_item_metrics",
+    broken_program="<svg xmlns='http://www.w3.org/2000/svg'><rect",
+)

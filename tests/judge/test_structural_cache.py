@@ -21,11 +21,11 @@ def test_traces_are_cached_up_to_the_cache_size(renderer):
     a, b, c = (PROGRAM.format(v) for v in (1, 4, 9))
 
     async def run():
-        first = await judge._trace(a)
-        again = await judge._trace(a)  # cached: no render
-        await judge._trace(b)
-        await judge._trace(c)  # evicts a (first in, first out)
-        await judge._trace(a)
+        first = await judge._trace("chart", a)
+        again = await judge._trace("chart", a)  # cached: no render
+        await judge._trace("chart", b)
+        await judge._trace("chart", c)  # evicts a (first in, first out)
+        await judge._trace("chart", a)
         return first, again
 
     first, again = asyncio.run(run())

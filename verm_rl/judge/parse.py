@@ -1,11 +1,12 @@
 """Turn whatever a judge model wrote into a ``Judgement``. Never raises.
 
 Accepts: ```json fences, prose around the object, <think> blocks, trailing commas, single quotes,
-``type`` or ``category``, severities as strings, words or out of range (clamped to 1–3), counts
-that disagree with the list (the list wins), unknown categories (kept as ``other``), and
-truncated output (complete errors are recovered, the cut-off one is dropped). JSON repair is done
-by the ``json_repair`` library on bounded input: the whole parse is linear in the answer's length
-(``benchmarks/parse_judgement.py``), whatever its shape.
+the category under the task's ``category_key`` or the usual ``category``/``type``/``error_type``,
+severities as strings, words or out of range (clamped to 1–3), counts that disagree with the list
+(the list wins), unknown categories (kept as ``other``), and truncated output (complete errors are
+recovered, the cut-off one is dropped). JSON repair is done by the ``json_repair`` library on
+bounded input: the whole parse is linear in the answer's length (``benchmarks/parse_judgement.py``),
+whatever its shape.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from typing import Any
 
 from verm_rl.judge.schema import JudgedError, Judgement
-from verm_rl.tasks import CATEGORIES, OTHER_CATEGORY, check_task
+from verm_rl.tasks import CATEGORIES, OTHER_CATEGORY, check_task, get_task
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +209,22 @@ def _find_errors(obj: Any) -> tuple[list[Any] | None, dict[str, Any]]:
     return None, {}
 
 
+_CATEGORY_KEYS = ("category", "type", "error_type")  # what judges write besides the task's own key
+
+
+def _category_keys(task: str) -> tuple[str, ...]:
+    """Where an error's category may be: the task's ``category_key`` first, then the usual keys."""
+    own = get_task(task).category_key
+    return (own, *(k for k in _CATEGORY_KEYS if k != own))
+
+
+def _category_label(item: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((item[k] for k in keys if k in item), None)
+
+
 def _is_complete(item: dict[str, Any], task: str) -> bool:
-    needed = ["severity", "description"] + ([] if task == "table" else ["location"])
-    has_category = any(k in item for k in ("category", "type", "error_type"))
+    needed = ["severity", "description"] + (["location"] if get_task(task).error_location else [])
+    has_category = any(k in item for k in _category_keys(task))
     return has_category and all(k in item for k in needed)
 
 
@@ -263,11 +277,12 @@ def _parse(task: str, raw: str) -> Judgement:
         items = items[:-1]
         notes.append("dropped_incomplete_error")
     errors = []
+    category_keys = _category_keys(task)
     for item in items[:MAX_ERRORS]:
         if not isinstance(item, dict):
             notes.append("non_object_error")
             continue
-        label = item.get("category", item.get("type", item.get("error_type")))
+        label = _category_label(item, category_keys)
         category, known = _normalise_category(task, label)
         if not known:
             notes.append("unknown_category")

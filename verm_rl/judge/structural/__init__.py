@@ -19,32 +19,25 @@ from cachetools import FIFOCache
 from verm_rl.judge.base import JudgeBackend, JudgeRequest
 from verm_rl.judge.schema import JudgedError, Judgement, failed_judgement
 from verm_rl.judge.structural.visual import VisualMatch, visual_match
+from verm_rl.tasks import get_task
 
 RenderFn = Callable[..., Awaitable[Any]]
 
 
 def compare_sources(task: str, reference: str, candidate: str, reference_trace: dict | None = None,
                     candidate_trace: dict | None = None, visual: VisualMatch | None = None) -> list[JudgedError]:
-    """Differences between two programs of ``task`` (charts need their traces). ``visual``: how the
-    two renders compare, when known; identical renders have no differences to report."""
+    """Differences between two programs of ``task`` (the task spec's ``comparer``; tasks with
+    ``structural_trace`` need their traces). ``visual``: how the two renders compare, when known;
+    identical renders have no differences to report."""
     if visual is not None and visual.identical:
         return []
-    if task == "chart":
-        from verm_rl.judge.structural.chart import compare_chart_traces
-
-        return compare_chart_traces(reference_trace or {}, candidate_trace or {})
-    if task == "table":
-        from verm_rl.judge.structural.table import compare_tables, parse_table
-
-        return compare_tables(parse_table(reference), parse_table(candidate))
-    from verm_rl.judge.structural.svg import compare_svgs, parse_svg
-
-    return compare_svgs(parse_svg(reference), parse_svg(candidate))
+    return get_task(task).compare(reference, candidate, reference_trace, candidate_trace)
 
 
 class StructuralJudge(JudgeBackend):
-    """Judges from the programs, not the pixels. Charts are re-run in the sandbox with tracing
-    through ``render`` (``RenderPool.render`` in the pipeline; a local ``Renderer`` by default)."""
+    """Judges from the programs, not the pixels, with each task's ``comparer``. Tasks with
+    ``structural_trace`` (charts) are re-run in the sandbox with tracing through ``render``
+    (``RenderPool.render`` in the pipeline; a local ``Renderer`` by default)."""
 
     name = "structural"
     reads_sources = True
@@ -56,21 +49,22 @@ class StructuralJudge(JudgeBackend):
         self.render_options = render_options or {}
         self._traces: FIFOCache[str, dict] = FIFOCache(maxsize=cache_size)  # traces of recent programs
 
-    async def _trace(self, source: str) -> dict:
-        key = hashlib.blake2b(source.encode(), digest_size=16).hexdigest()
+    async def _trace(self, task: str, source: str) -> dict:
+        """The trace of ``source`` drawn as ``task`` (cached by task and program)."""
+        key = hashlib.blake2b(f"{task}\0{source}".encode(), digest_size=16).hexdigest()
         if key in self._traces:
             return self._traces[key]
         if self._render is not None:
-            result = await self._render("chart", source, trace=True, **self.render_options)
+            result = await self._render(task, source, trace=True, **self.render_options)
         else:
             if self._renderer is None:
                 from verm_rl.render import Renderer
 
                 self._renderer = Renderer()
-            result = await asyncio.to_thread(self._renderer.render, "chart", source, trace=True,
+            result = await asyncio.to_thread(self._renderer.render, task, source, trace=True,
                                              **self.render_options)
         if not result.ok or "trace" not in result.meta:
-            raise RuntimeError(f"could not trace the chart: {result.error_kind}: {result.message}")
+            raise RuntimeError(f"could not trace the {task}: {result.error_kind}: {result.message}")
         self._traces[key] = result.meta["trace"]
         return result.meta["trace"]
 
@@ -86,9 +80,12 @@ class StructuralJudge(JudgeBackend):
             return judgement
         try:
             traces = (None, None)
-            if request.task == "chart":
-                traces = await asyncio.gather(self._trace(request.reference_source),
-                                              self._trace(request.candidate_source))
+            spec = get_task(request.task)
+            if spec.comparer is None:
+                raise ValueError(f"task {request.task!r} has no structural comparer")
+            if spec.structural_trace:
+                traces = await asyncio.gather(self._trace(request.task, request.reference_source),
+                                              self._trace(request.task, request.candidate_source))
             # off the event loop: comparing two large SVGs or tables takes CPU time the other requests need
             errors = await asyncio.to_thread(compare_sources, request.task, request.reference_source,
                                              request.candidate_source, *traces, visual=visual)

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from verm_rl.data.dataset import make_row, task_of
+from verm_rl.data.inject.base import Injector
 from verm_rl.data.synthetic import generate_references
 from verm_rl.judge.parse import parse_judgement
 from verm_rl.judge.profiles import TaskJudgeSettings, judge_inputs
@@ -218,7 +219,10 @@ def test_every_reference_of_a_builtin_task_resolves(task):
             "judge_settings"} <= set(refs)
     for name in refs:
         obj = spec.resolve(name)
-        if name in ("injector", "rewrites"):
+        if name == "injector":
+            assert isinstance(obj, Injector) and set(obj.category) == set(obj.perturbations)
+            assert obj.perturbations and all(callable(f) for f in obj.perturbations.values())
+        elif name == "rewrites":
             assert isinstance(obj, Mapping) and obj and all(callable(f) for f in obj.values())
         elif name == "judge_settings":
             assert isinstance(obj, TaskJudgeSettings)

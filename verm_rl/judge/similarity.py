@@ -13,6 +13,7 @@ from typing import Any
 from verm_rl.judge.base import JudgeBackend, JudgeRequest
 from verm_rl.judge.batcher import DynamicBatcher
 from verm_rl.judge.schema import Judgement, failed_judgement
+from verm_rl.tasks import get_task
 
 KINDS = ("ssim", "l2", "teds", "teds_s")
 
@@ -25,8 +26,8 @@ def similarity(kind: str, request: JudgeRequest) -> float:
     if kind == "l2":
         return sim.pixel_l2_similarity(request.reference_png, request.candidate_png)
     if kind in ("teds", "teds_s"):
-        if request.task != "table":
-            raise ValueError("TEDS compares tables only")
+        if "teds" not in get_task(request.task).extra_metrics:  # the tasks whose programs are table markup
+            raise ValueError(f"TEDS compares tables only, not {request.task!r} programs")
         if not request.reference_source or not request.candidate_source:
             raise ValueError("TEDS needs the reference and candidate markup")
         return sim.teds(request.reference_source, request.candidate_source, structure_only=kind == "teds_s")

@@ -53,8 +53,9 @@ class TaskSpec:
       failure. Family ``browser`` (tables): ``fn(browser, request) -> answer dict`` in the browser worker.
     - ``comparer(reference, candidate, reference_trace, candidate_trace) -> list[JudgedError]``:
       the structural critic (traces only when ``structural_trace``; else None).
-    - ``injector``: ``{kind: perturbation}`` (``verm_rl.data.inject``); ``rewrites``: ``{kind:
-      fn(source, rng) -> source}`` drawing the same picture (``verm_rl.data.rewrite``).
+    - ``injector``: a ``verm_rl.data.inject.base.Injector`` (its perturbations by kind, how to apply
+      one or several, which ones conflict); ``rewrites``: ``{kind: fn(source, rng) -> source}``
+      drawing the same picture (``verm_rl.data.rewrite``).
     - ``converter(root, report=None) -> (items, report)``: local files → (id, task, source, png|None).
     - ``synthetic(rng) -> (source, kind)``: one synthetic reference program.
     - ``item_metrics(response, reference, **kw) -> dict``: the task's benchmark validation metrics.

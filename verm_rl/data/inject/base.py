@@ -1,9 +1,11 @@
-"""What every injector shares: the perturbation record, the not-applicable signal, the error
-constructor, and the pools new colours and words are drawn from."""
+"""What every injector shares: the injector record a task spec names, the perturbation record, the
+not-applicable signal, the error constructor, and the pools new colours and words are drawn from."""
 
 from __future__ import annotations
 
 import hashlib
+import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from verm_rl.judge.schema import JudgedError
@@ -27,6 +29,26 @@ class Perturbation:
     kind: str
     source: str
     errors: list[JudgedError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Injector:
+    """One task's error injector: what ``TaskSpec.injector`` names (``"<module>:INJECTOR"``).
+
+    ``perturbations``: kind -> the perturbation function; ``perturb(source, kind, rng)``: one kind
+    applied to a program; ``apply_kinds(source, kinds, rng) -> (program, errors)``: several, one
+    after another; ``conflict(location_keys, errors)``: why those errors cannot be injected together
+    (None when they can); ``category``: kind -> the category it produces (a multi-error perturbation
+    mixes categories); ``first``/``last``: kinds applied first/last in one (re-indexing edits).
+    """
+
+    perturbations: Mapping[str, Callable]
+    perturb: Callable[[str, str, random.Random], Perturbation]
+    apply_kinds: Callable[[str, list[str], random.Random], tuple[str, list[JudgedError]]]
+    conflict: Callable[[list[str], list[JudgedError]], str | None]
+    category: Mapping[str, str]
+    first: frozenset[str] = frozenset()
+    last: frozenset[str] = frozenset()
 
 
 def error(category: str, severity: int, location: str, description: str) -> JudgedError:

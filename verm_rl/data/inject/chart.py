@@ -8,7 +8,7 @@ import ast
 import random
 from collections.abc import Callable
 
-from verm_rl.data.inject.base import COLOR_MARGIN, COLOR_POOL, WORD_SWAPS, NotApplicable, Perturbation, error
+from verm_rl.data.inject.base import COLOR_MARGIN, COLOR_POOL, WORD_SWAPS, Injector, NotApplicable, Perturbation, error
 from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 
@@ -275,3 +275,6 @@ PERTURBATIONS = CHART_PERTURBATIONS  # kind -> perturbation, the name every inje
 perturb = perturb_chart
 FIRST: set[str] = set()  # kinds applied first / last in a multi-error perturbation
 LAST: set[str] = set()
+
+
+INJECTOR = Injector(PERTURBATIONS, perturb, apply_kinds, conflict, CATEGORY, frozenset(FIRST), frozenset(LAST))

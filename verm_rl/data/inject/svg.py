@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import xml.etree.ElementTree as ET
 
-from verm_rl.data.inject.base import COLOR_MARGIN, COLOR_POOL, WORD_SWAPS, NotApplicable, Perturbation, error
+from verm_rl.data.inject.base import COLOR_MARGIN, COLOR_POOL, WORD_SWAPS, Injector, NotApplicable, Perturbation, error
 from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 from verm_rl.judge.structural.svg import (
@@ -147,3 +147,6 @@ PERTURBATIONS = SVG_PERTURBATIONS  # kind -> perturbation, the name every inject
 
 def perturb(source: str, kind: str, rng: random.Random) -> Perturbation:
     return SVG_PERTURBATIONS[kind](source, rng)
+
+
+INJECTOR = Injector(PERTURBATIONS, perturb, apply_kinds, conflict, CATEGORY, frozenset(FIRST), frozenset(LAST))

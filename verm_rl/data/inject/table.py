@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from verm_rl.data.inject.base import WORD_SWAPS, NotApplicable, Perturbation, error
+from verm_rl.data.inject.base import WORD_SWAPS, Injector, NotApplicable, Perturbation, error
 from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 from verm_rl.judge.structural.table import parse_table
@@ -175,3 +175,6 @@ PERTURBATIONS = TABLE_PERTURBATIONS  # kind -> perturbation, the name every inje
 
 def perturb(source: str, kind: str, rng: random.Random) -> Perturbation:
     return TABLE_PERTURBATIONS[kind](source, rng)
+
+
+INJECTOR = Injector(PERTURBATIONS, perturb, apply_kinds, conflict, CATEGORY, frozenset(FIRST), frozenset(LAST))

@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from verm_rl.judge.prompts import MANIFEST
-from verm_rl.tasks import TASKS
+from verm_rl.tasks import get_task, task_names
 
 log = logging.getLogger(__name__)
 
-REWARD_UTILS = "rl_scripts/reward_func/reward_utils.py"
 TABLE_REWARD = "rl_scripts/reward_func/table_parse_rm_v2.py"
-API_JUDGE = "evaluation/api_judge.py"
 
 
 class PromptImportError(ValueError):
@@ -42,16 +40,13 @@ class PromptSource:
     symbol: str
 
 
-# Per task, in order of authority: the RL reward code the model was trained for, then the
-# VC-RewardBench judge script (same prompts, marked "same as the training prompt").
-SOURCES: dict[str, tuple[PromptSource, ...]] = {
-    "chart": (PromptSource(REWARD_UTILS, "assign", "PROMPT_CHART2CODE_JUDGEMENT"),
-              PromptSource(API_JUDGE, "function", "build_prompt_for_chart")),
-    "svg": (PromptSource(REWARD_UTILS, "assign", "PROMPT_IMG2SVG_JUDGEMENT"),
-            PromptSource(API_JUDGE, "function", "build_prompt_for_svg")),
-    "table": (PromptSource(TABLE_REWARD, "function", "build_error_prompt_for_images"),
-              PromptSource(API_JUDGE, "function", "build_prompt_for_table")),
-}
+def sources(task: str) -> tuple[PromptSource, ...]:
+    """Where ``task``'s prompt is in the released code, in order of authority (its spec's
+    ``released_prompts``): the RL reward code the model was trained for, then the VC-RewardBench
+    judge script (same prompts, marked "same as the training prompt")."""
+    return tuple(PromptSource(*source) for source in get_task(task).released_prompts)
+
+
 # The table reward puts a literal before the prompt text inside this function (the profile's text_prefix).
 TABLE_PREFIX_FUNCTION = "compute_score"
 
@@ -164,25 +159,27 @@ def import_prompts(checkout: str | Path, out: str | Path) -> dict[str, Any]:
     checkout = Path(checkout).expanduser().resolve()
     if not checkout.is_dir():
         raise PromptImportError(f"{checkout}: no such directory (expected a checkout of InternLM/Visual-ERM)")
-    known = sorted({s.path for sources in SOURCES.values() for s in sources})
+    tasks = task_names("released_prompts")  # the tasks the released model judges
+    known = sorted({s.path for task in tasks for s in sources(task)})
     if not any((checkout / p).is_file() for p in known):
         raise PromptImportError(f"{checkout} does not look like a checkout of InternLM/Visual-ERM: none of "
                                 f"{', '.join(known)} is there")
     prompts: dict[str, dict[str, Any]] = {}
     texts: dict[str, str] = {}
-    for task in TASKS:
-        present = [s for s in SOURCES[task] if (checkout / s.path).is_file()]
+    for task in tasks:
+        candidates = sources(task)
+        present = [s for s in candidates if (checkout / s.path).is_file()]
         if not present:
-            raise PromptImportError(f"{task}: none of {', '.join(s.path for s in SOURCES[task])} in {checkout}")
+            raise PromptImportError(f"{task}: none of {', '.join(s.path for s in candidates)} in {checkout}")
         primary = present[0]
         texts[task] = extract_prompt(checkout, primary)
         entry: dict[str, Any] = {
             "file": f"{task}.txt", "sha256": _sha256(texts[task].encode("utf-8")), "source_file": primary.path,
             "source_sha256": _sha256((checkout / primary.path).read_bytes()), "symbol": primary.symbol,
         }
-        if primary is not SOURCES[task][0]:
-            log.warning("%s prompt: %s is missing; using %s", task, SOURCES[task][0].path, primary.path)
-            entry["note"] = f"{SOURCES[task][0].path} missing"
+        if primary is not candidates[0]:
+            log.warning("%s prompt: %s is missing; using %s", task, candidates[0].path, primary.path)
+            entry["note"] = f"{candidates[0].path} missing"
         for other in present[1:]:
             try:
                 same = extract_prompt(checkout, other) == texts[task]

@@ -56,6 +56,8 @@ SPEC = TaskSpec(
     policy_prompt="policy_chart.txt",
     judge_prompt="chart.txt",
     judge_settings="verm_rl.judge.profiles:RELEASED_CHART_SVG",
+    released_prompts=(("rl_scripts/reward_func/reward_utils.py", "assign", "PROMPT_CHART2CODE_JUDGEMENT"),
+                      ("evaluation/api_judge.py", "function", "build_prompt_for_chart")),
     renderer=render_program,
     render_timeout_s=15.0,
     comparer=compare,

@@ -76,6 +76,9 @@ class TaskSpec:
     policy_prompt: str | None = None  # bundled policy instruction in verm_rl/prompts (one <image>)
     judge_prompt: str | None = None  # bundled judge prompt in verm_rl/prompts
     judge_settings: Ref | None = None
+    # where the released Visual-ERM code defines this task's judge prompt, in order of authority, as
+    # (file in the checkout, "assign" | "function", symbol): read by ``verm-rl import-prompts``
+    released_prompts: tuple[tuple[str, str, str], ...] = ()
     renderer: Ref | None = None
     worker_family: str = "python"  # which warm render worker runs it: python | browser
     render_timeout_s: float = 15.0  # wall clock of one render when the options do not say
@@ -103,6 +106,11 @@ class TaskSpec:
             object.__setattr__(self, "data_source", f"{self.name}2code")
         if self.location_pattern is not None:
             re.compile(self.location_pattern)
+        object.__setattr__(self, "released_prompts", tuple(tuple(s) for s in self.released_prompts))
+        for source in self.released_prompts:
+            if len(source) != 3 or source[1] not in ("assign", "function"):
+                raise TaskSpecError(f"task {self.name!r}: a released prompt source is (path, 'assign'|'function', "
+                                    f"symbol), not {source!r}")
 
     def resolve(self, field_name: str) -> Any:
         """The object a reference field names (imported now). Raises when the task has none."""

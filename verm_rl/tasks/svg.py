@@ -49,6 +49,8 @@ SPEC = TaskSpec(
     policy_prompt="policy_svg.txt",
     judge_prompt="svg.txt",
     judge_settings="verm_rl.judge.profiles:RELEASED_CHART_SVG",
+    released_prompts=(("rl_scripts/reward_func/reward_utils.py", "assign", "PROMPT_IMG2SVG_JUDGEMENT"),
+                      ("evaluation/api_judge.py", "function", "build_prompt_for_svg")),
     renderer=render_program,
     render_timeout_s=10.0,  # upstream's
     comparer=compare,

@@ -61,6 +61,8 @@ SPEC = TaskSpec(
     policy_prompt="policy_table.txt",
     judge_prompt="table.txt",
     judge_settings="verm_rl.judge.profiles:RELEASED_TABLE",
+    released_prompts=(("rl_scripts/reward_func/table_parse_rm_v2.py", "function", "build_error_prompt_for_images"),
+                      ("evaluation/api_judge.py", "function", "build_prompt_for_table")),
     renderer="verm_rl.render.worker:render_table",
     worker_family="browser",
     render_timeout_s=15.0,

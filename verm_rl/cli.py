@@ -91,9 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_make_judge_data_command)
 
     d = sub.add_parser("prepare", help="convert local data (or make synthetic data) into verl parquet")
-    d.add_argument("--kind", required=True, choices=["synthetic", "code-pairs", "tables", "svgs"])
+    d.add_argument("--kind", required=True, choices=["synthetic", "local", "code-pairs", *(f"{t}s" for t in TASKS)],
+                   help="local: --task's own files (its spec's converter); code-pairs: image + code pairs; "
+                        "<task>s (tables, svgs): older spelling of local --task <task>")
     d.add_argument("--src", help="folder (or .jsonl for code-pairs) of the local copy")
-    d.add_argument("--task", default="chart", choices=TASKS, help="task of code-pairs (chart)")
+    d.add_argument("--task", default="chart", choices=TASKS, help="task of local files and code-pairs (chart)")
     d.add_argument("--n", type=int, default=300, help="synthetic: number of references")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--split", default="train")
@@ -255,10 +257,8 @@ def _prepare_command(args: argparse.Namespace) -> int:
         return 2
     elif args.kind == "code-pairs":
         items, report = ds.collect_code_pairs(args.src, args.task)
-    elif args.kind == "tables":
-        items, report = ds.collect_tables(args.src)
-    else:
-        items, report = ds.collect_svgs(args.src)
+    else:  # "local", or "<task>s": the task's own converter
+        items, report = ds.collect_sources(args.task if args.kind == "local" else args.kind[:-1], args.src)
     with LocalRenderPool() as pool:
         rows, report = asyncio.run(ds.rows_from_sources(items, pool.render, split=args.split, report=report))
     path = ds.write_parquet(rows, args.out)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from verm_rl.data.synthetic import generate_references  # noqa: E402
 from verm_rl.eval.agreement import measure_multi_agreement  # noqa: E402
 from verm_rl.render.local_pool import LocalRenderPool  # noqa: E402
+from verm_rl.tasks import task_names  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
                                                      concurrency=2 * args.workers))
     print(f"{len(refs)} references in {time.monotonic() - start:.1f} s; multi-error pairs, (category, location)")
     figures = {}
-    for task in ("chart", "table", "svg"):
+    for task in task_names():
         if task in result:
             o = figures[task] = {**result[task].overall(), **result[task].vc_rewardbench()}
             print(f"{task:6} pairs {int(o['pairs']):4d}  errors {int(o['support']):4d}  precision {o['precision']:.3f}"

@@ -35,6 +35,7 @@ from verm_rl.judge import JudgeRequest, SamplingParams, parse_judgement  # noqa:
 from verm_rl.judge.http import HttpJudge  # noqa: E402
 from verm_rl.render.images import crop_to_content  # noqa: E402
 from verm_rl.render.table import CHROMIUM_ARGS, find_chromium, table_to_html  # noqa: E402
+from verm_rl.tasks import get_task  # noqa: E402
 
 
 def make_samples(n: int) -> list[tuple[str, str]]:
@@ -50,8 +51,7 @@ def make_samples(n: int) -> list[tuple[str, str]]:
         else:
             src = ex.source.replace("</table>", f"<tr><td>extra {i}</td></tr></table>") if "<table" in ex.source \
                 else ex.source + f"\n| extra {i} | | | |"
-        lang = {"chart": "python", "svg": "svg", "table": "html" if "<table" in src else "markdown"}[ex.task]
-        out.append((ex.task, f"```{lang}\n{src}\n```", ex.name))
+        out.append((ex.task, f"```{get_task(ex.task).fence}\n{src}\n```", ex.name))
     return out
 
 

@@ -269,7 +269,7 @@ def _prepare_command(args: argparse.Namespace) -> int:
 def _synth_command(args: argparse.Namespace) -> int:
     import asyncio
 
-    from verm_rl.data.synth import synthesize
+    from verm_rl.judge_data.synth import synthesize
     from verm_rl.render.local_pool import LocalRenderPool
 
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
@@ -302,7 +302,7 @@ def _import_prompts_command(args: argparse.Namespace) -> int:
 def _make_judge_data_command(args: argparse.Namespace) -> int:
     import asyncio
 
-    from verm_rl.data.judge_data import JudgeDataConfig, format_stats, run_make_judge_data
+    from verm_rl.judge_data.make import JudgeDataConfig, format_stats, run_make_judge_data
 
     prompts = dict(p.split("=", 1) for p in args.prompt)
     cfg = JudgeDataConfig(policy_samples=args.policy_samples, policy_temperature=args.policy_temperature,

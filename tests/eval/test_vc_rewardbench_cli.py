@@ -10,7 +10,7 @@ import pytest
 
 from tests.tts.pool import SharedRendererPool
 from verm_rl.cli import main
-from verm_rl.data.synth import synthesize
+from verm_rl.judge_data.synth import synthesize
 
 
 @pytest.fixture(scope="module")

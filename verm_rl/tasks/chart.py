@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from verm_rl.tasks.fences import blocks_in, pick
 from verm_rl.tasks.spec import TaskSpec
@@ -23,26 +22,6 @@ def extract(response: str) -> str | None:
     return None
 
 
-def render_program(source: str, options: dict[str, Any], meta: dict[str, Any]) -> bytes:
-    """Run the program and save its figure (``meta["trace"]``: the figure described, when asked)."""
-    from verm_rl.render.chart import render_chart
-
-    trace: dict[str, Any] | None = {} if options.get("trace") else None
-    dpi = options.get("dpi", 100)
-    png = render_chart(source, dpi=dpi if dpi == "figure" else int(dpi),
-                       max_pixels=int(options.get("max_pixels", 40_000_000)), trace=trace,
-                       output=options.get("chart_output", "requested"))
-    if trace is not None:
-        meta["trace"] = trace
-    return png
-
-
-def compare(reference: str, candidate: str, reference_trace: dict | None, candidate_trace: dict | None) -> list:
-    from verm_rl.judge.structural.chart import compare_chart_traces
-
-    return compare_chart_traces(reference_trace or {}, candidate_trace or {})
-
-
 SPEC = TaskSpec(
     name="chart",
     extract=extract,
@@ -58,9 +37,9 @@ SPEC = TaskSpec(
     judge_settings="verm_rl.judge.profiles:RELEASED_CHART_SVG",
     released_prompts=(("rl_scripts/reward_func/reward_utils.py", "assign", "PROMPT_CHART2CODE_JUDGEMENT"),
                       ("evaluation/api_judge.py", "function", "build_prompt_for_chart")),
-    renderer=render_program,
+    renderer="verm_rl.render.programs:render_chart_program",
     render_timeout_s=15.0,
-    comparer=compare,
+    comparer="verm_rl.judge.structural.chart:compare",
     structural_trace=True,
     injector="verm_rl.data.inject.chart:INJECTOR",
     rewrites="verm_rl.data.rewrite:CHART_REWRITES",

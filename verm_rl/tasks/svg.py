@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from verm_rl.tasks.fences import fenced_blocks
 from verm_rl.tasks.spec import TaskSpec
@@ -24,18 +23,6 @@ def extract(response: str) -> str | None:
     return m.group(0).strip() if m else None
 
 
-def render_program(source: str, options: dict[str, Any], meta: dict[str, Any]) -> bytes:
-    from verm_rl.render.svg import render_svg
-
-    return render_svg(source, int(options.get("svg_width", 336)), int(options.get("svg_height", 336)), caps=options)
-
-
-def compare(reference: str, candidate: str, reference_trace: dict | None, candidate_trace: dict | None) -> list:
-    from verm_rl.judge.structural.svg import compare_svgs, parse_svg
-
-    return compare_svgs(parse_svg(reference), parse_svg(candidate))
-
-
 SPEC = TaskSpec(
     name="svg",
     extract=extract,
@@ -51,9 +38,9 @@ SPEC = TaskSpec(
     judge_settings="verm_rl.judge.profiles:RELEASED_CHART_SVG",
     released_prompts=(("rl_scripts/reward_func/reward_utils.py", "assign", "PROMPT_IMG2SVG_JUDGEMENT"),
                       ("evaluation/api_judge.py", "function", "build_prompt_for_svg")),
-    renderer=render_program,
+    renderer="verm_rl.render.programs:render_svg_program",
     render_timeout_s=10.0,  # upstream's
-    comparer=compare,
+    comparer="verm_rl.judge.structural.svg:compare",
     injector="verm_rl.data.inject.svg:INJECTOR",
     rewrites="verm_rl.data.rewrite_svg:SVG_REWRITES",
     converter="verm_rl.data.dataset:collect_svgs",

@@ -41,12 +41,6 @@ def extract(response: str) -> str | None:
     return pipe_table(response)
 
 
-def compare(reference: str, candidate: str, reference_trace: dict | None, candidate_trace: dict | None) -> list:
-    from verm_rl.judge.structural.table import compare_tables, parse_table
-
-    return compare_tables(parse_table(reference), parse_table(candidate))
-
-
 SPEC = TaskSpec(
     name="table",
     extract=extract,
@@ -66,7 +60,7 @@ SPEC = TaskSpec(
     renderer="verm_rl.render.worker:render_table",
     worker_family="browser",
     render_timeout_s=15.0,
-    comparer=compare,
+    comparer="verm_rl.judge.structural.table:compare",
     injector="verm_rl.data.inject.table:INJECTOR",
     rewrites="verm_rl.data.rewrite_table:TABLE_REWRITES",
     converter="verm_rl.data.dataset:collect_tables",

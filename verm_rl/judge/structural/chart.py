@@ -196,3 +196,9 @@ def compare_chart_traces(ref: dict[str, Any], cand: dict[str, Any]) -> list[Judg
     if ref.get("colorbars", 0) != cand.get("colorbars", 0):
         errs.append(_err("structure", rules.STRUCTURE_SEVERITY["colorbar"], "figure", "colorbar count differs"))
     return errs
+
+
+def compare(reference: str, candidate: str, reference_trace: dict | None, candidate_trace: dict | None
+            ) -> list[JudgedError]:
+    """The task registry's comparer for charts (``TaskSpec.comparer``): the two programs' traces compared."""
+    return compare_chart_traces(reference_trace or {}, candidate_trace or {})

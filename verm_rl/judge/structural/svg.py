@@ -333,3 +333,9 @@ def compare_svgs(ref: SvgTree, cand: SvgTree) -> list[JudgedError]:
         if sev:
             errs.append(_err("text_symbol", sev, loc, f"'{a.text}' vs '{b.text}'"))
     return errs
+
+
+def compare(reference: str, candidate: str, reference_trace: dict | None = None, candidate_trace: dict | None = None
+            ) -> list[JudgedError]:
+    """The task registry's comparer for SVG (``TaskSpec.comparer``): the two element trees compared."""
+    return compare_svgs(parse_svg(reference), parse_svg(candidate))

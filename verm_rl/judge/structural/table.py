@@ -182,3 +182,9 @@ def compare_tables(ref: TableGrid, cand: TableGrid) -> list[JudgedError]:
             if err:
                 errs.append(err)
     return errs
+
+
+def compare(reference: str, candidate: str, reference_trace: dict | None = None, candidate_trace: dict | None = None
+            ) -> list[JudgedError]:
+    """The task registry's comparer for tables (``TaskSpec.comparer``): the two markups' cell grids compared."""
+    return compare_tables(parse_table(reference), parse_table(candidate))

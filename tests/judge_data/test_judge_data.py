@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import run_app_in_thread
 from tests.tts.pool import SharedRendererPool
 from verm_rl.data.dataset import make_row, write_parquet
-from verm_rl.data.judge_data import (
+from verm_rl.judge_data.make import (
     Candidate,
     JudgeDataConfig,
     balance,

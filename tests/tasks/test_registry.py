@@ -1,6 +1,7 @@
 """The task registry: built-in specs resolve, unknown names fail clearly, and a fourth task defined
-here alone ("ascii": text in a ```text fence, drawn with PIL) runs through extract → render → judge →
-reward with the library's own functions.
+here alone ("ascii": text in a ```text fence, drawn with PIL, judged under its own category key
+"kind") runs through extract → render → the structural judge → reward with the library's own
+functions, and brings its own error injector.
 
 The render layer's worker does not yet look renderers up in the registry, so the toy task is drawn
 with its spec's renderer in-process (``TaskSpec.render``), the same function the worker would run.
@@ -8,8 +9,9 @@ with its spec's renderer in-process (``TaskSpec.render``), the same function the
 
 from __future__ import annotations
 
+import asyncio
 import io
-import json
+import random
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -20,13 +22,15 @@ import pytest
 from PIL import Image, ImageDraw
 
 from verm_rl.data.dataset import make_row, task_of
-from verm_rl.data.inject.base import Injector
+from verm_rl.data.inject import inject, inject_multi
+from verm_rl.data.inject.base import Injector, NotApplicable, Perturbation
 from verm_rl.data.synthetic import generate_references
+from verm_rl.judge import JudgeRequest
 from verm_rl.judge.parse import parse_judgement
 from verm_rl.judge.profiles import TaskJudgeSettings, judge_inputs
 from verm_rl.judge.prompts import load_prompt
 from verm_rl.judge.schema import JudgedError, Judgement
-from verm_rl.judge.structural.visual import visual_match
+from verm_rl.judge.structural import StructuralJudge
 from verm_rl.render.result import RenderFailure, RenderResult
 from verm_rl.reward import score_batch
 from verm_rl.tasks import (
@@ -82,11 +86,39 @@ def compare_ascii(reference: str, candidate: str, reference_trace: Any, candidat
     return errors
 
 
+def _swap_line(source: str, rng: random.Random) -> Perturbation:
+    lines = source.splitlines()
+    if len(lines) < 2:
+        raise NotApplicable("one line")
+    i = rng.randrange(len(lines) - 1)
+    lines[i], lines[i + 1] = lines[i + 1], lines[i]
+    return Perturbation("swap_lines", "\n".join(lines), [JudgedError("glyph_error", 2, f"line {i + 1}", "swapped"),
+                                                         JudgedError("glyph_error", 2, f"line {i + 2}", "swapped")])
+
+
+def _add_line(source: str, rng: random.Random) -> Perturbation:
+    return Perturbation("add_line", source + "\nEXTRA", [JudgedError("layout_error", 3, "text", "one line too many")])
+
+
+def _apply(source: str, kinds: list[str], rng: random.Random) -> tuple[str, list[JudgedError]]:
+    errors: list[JudgedError] = []
+    for kind in kinds:
+        p = ASCII_PERTURBATIONS[kind](source, rng)
+        source, errors = p.source, errors + p.errors
+    return source, errors
+
+
+ASCII_PERTURBATIONS = {"swap_lines": _swap_line, "add_line": _add_line}
+ASCII_INJECTOR = Injector(ASCII_PERTURBATIONS, lambda src, kind, rng: ASCII_PERTURBATIONS[kind](src, rng), _apply,
+                          lambda keys, errors: None, {"swap_lines": "glyph", "add_line": "layout"},
+                          last=frozenset({"add_line"}))
+
+
 ASCII = TaskSpec(
     name="ascii",
     extract=extract_ascii,
     categories=("glyph_error", "layout_error"),
-    # the default key: the judge-answer parser (judge/parse.py) reads category/type/error_type, not yet the spec's key
+    category_key="kind",  # neither category, type nor error_type: the answer parser must read the spec's key
     location_pattern=r"line \d+",
     noun="text art",
     fence="text",
@@ -94,6 +126,7 @@ ASCII = TaskSpec(
     source_suffixes=(".txt",),
     renderer=render_ascii,
     comparer=compare_ascii,
+    injector=ASCII_INJECTOR,
     broken_program="",
 )
 
@@ -117,11 +150,16 @@ def render(task: str, source: str | None) -> RenderResult:
 
 
 def judge(task: str, reference: str, ref_png: bytes, candidate: str, cand_png: bytes) -> Judgement:
-    """The critic's errors as the judge's JSON answer, parsed back as any judge's answer is."""
-    match = visual_match(ref_png, cand_png)
-    errors = [] if match is not None and match.identical else get_task(task).compare(reference, candidate)
-    answer = json.dumps(Judgement(task=task, errors=errors).to_json_answer())
-    return parse_judgement(task, answer)
+    """The structural judge (the reward path's critic) on the pair; its JSON answer is parsed back as
+    any judge's answer is, and must say the same."""
+    request = JudgeRequest(task, ref_png, cand_png, reference_source=reference, candidate_source=candidate)
+    judged = asyncio.run(StructuralJudge().judge([request]))[0]
+    assert judged.status == "ok", judged.notes
+    parsed = parse_judgement(task, judged.raw)
+    assert parsed.status == "ok" and "unknown_category" not in parsed.notes
+    assert [(e.category, e.severity, e.location) for e in parsed.errors] == [
+        (e.category, e.severity, e.location) for e in judged.errors]
+    return parsed
 
 
 # ------------------------------------------------------------------------------------------ the tests
@@ -160,10 +198,10 @@ def test_a_fourth_task_runs_from_response_to_reward(ascii_task):
 
 def test_the_toy_task_is_visible_through_every_view(ascii_task):
     assert "ascii" in TASKS and "ascii" in task_names() and TASKS[-1] == "ascii"
-    assert CATEGORIES["ascii"] == ("glyph_error", "layout_error") and CATEGORY_KEY["ascii"] == "category"
+    assert CATEGORIES["ascii"] == ("glyph_error", "layout_error") and CATEGORY_KEY["ascii"] == "kind"
     answer = Judgement("ascii", [JudgedError("glyph_error", 2, "line 1", "x")]).to_json_answer()
     assert answer == {"glyph_error_count": 1, "layout_error_count": 0,
-                      "errors": [{"category": "glyph_error", "severity": 2, "location": "line 1", "description": "x"}]}
+                      "errors": [{"kind": "glyph_error", "severity": 2, "location": "line 1", "description": "x"}]}
     nudge = feedback_text("ascii", False, "no_code", "", [])
     assert "did not contain a text art" in nudge and "```text code block" in nudge
     row = make_row("ascii", b"png", "HI", 0, prompt="Draw <image> as text.")
@@ -286,3 +324,27 @@ def test_a_task_without_a_converter_says_so(ascii_task, tmp_path):
 
     with pytest.raises(TaskSpecError, match="task 'ascii' has no converter"):
         collect_sources("ascii", tmp_path)
+
+
+def test_the_toy_task_brings_its_own_injector_and_its_labels_match_its_critic(ascii_task):
+    reference = "AB\nCD\nEF"
+    singles = inject("ascii", reference, k=2, seed=3)
+    assert sorted(p.kind for p in singles) == ["add_line", "swap_lines"]
+    for p in singles:  # what the injector says it changed is what the toy critic finds
+        found = compare_ascii(reference, p.source, None, None)
+        assert sorted((e.category, e.location) for e in found) == sorted((e.category, e.location) for e in p.errors)
+    multi = inject_multi("ascii", reference, n=1, seed=0)
+    assert multi and multi[0].kind == "swap_lines+add_line"  # add_line is one of the injector's "last" kinds
+    assert {e.category for e in multi[0].errors} == {"glyph_error", "layout_error"}
+
+
+def test_tasks_without_a_comparer_or_injector_fail_clearly(tmp_path):
+    register_task(TaskSpec(name="bare", extract=extract_ascii, categories=("a_error",)))
+    try:
+        with pytest.raises(ValueError, match="no error injector for task 'bare'; tasks with one: chart, table, svg"):
+            inject("bare", "x")
+        request = JudgeRequest("bare", b"a", b"b", reference_source="x", candidate_source="y")
+        judged = asyncio.run(StructuralJudge().judge([request]))[0]
+        assert judged.status == "judge_failed" and "no structural comparer" in judged.raw
+    finally:
+        unregister_task("bare")

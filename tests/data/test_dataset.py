@@ -110,3 +110,28 @@ def test_parquet_loads_in_verls_dataset(tmp_path, pool, tiny_vlm_path):
     from recipes.visual_erm.reward_manager import reference_png_from_prompt
 
     assert reference_png_from_prompt(item["raw_prompt"]) == rows[0]["images"][0]["bytes"]
+
+
+def test_prepare_local_uses_the_tasks_converter(tmp_path, capsys):
+    """``verm-rl prepare --kind local --task svg`` converts with the svg spec's converter; the older
+    ``--kind svgs`` spelling (derived from the registry, not a list of names) does the same."""
+    import pandas as pd
+
+    from verm_rl.cli import build_parser
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "dot.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">'
+                                 '<circle cx="10" cy="10" r="6" fill="#c33"/></svg>')
+    (src / "notes.txt").write_text("not an svg")
+    parser = build_parser()
+    outs = []
+    for kind, extra in (("local", ["--task", "svg"]), ("svgs", [])):
+        out = tmp_path / f"{kind}.parquet"
+        args = parser.parse_args(["prepare", "--kind", kind, *extra, "--src", str(src), "--out", str(out)])
+        assert args.func(args) == 0
+        outs.append(pd.read_parquet(out))
+    assert [list(df["data_source"]) for df in outs] == [["svg2code"], ["svg2code"]]
+    assert outs[0]["reward_model"][0]["ground_truth"] == outs[1]["reward_model"][0]["ground_truth"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["prepare", "--kind", "latexs", "--src", str(src), "--out", str(tmp_path / "x.parquet")])

@@ -14,6 +14,10 @@ import pytest
 from tests.conftest import run_app_in_thread
 from tests.tts.pool import SharedRendererPool
 from verm_rl.data.dataset import make_row, write_parquet
+from verm_rl.data.synthetic import generate_references
+from verm_rl.eval.backends import build_judge_backend
+from verm_rl.judge.schema import JudgedError
+from verm_rl.judge.structural import StructuralJudge
 from verm_rl.judge_data.make import (
     Candidate,
     JudgeDataConfig,
@@ -23,10 +27,6 @@ from verm_rl.judge_data.make import (
     make_judge_data,
     read_references,
 )
-from verm_rl.data.synthetic import generate_references
-from verm_rl.eval.backends import build_judge_backend
-from verm_rl.judge.schema import JudgedError
-from verm_rl.judge.structural import StructuralJudge
 from verm_rl.policy import build_policy, decode_data_url
 from verm_rl.tasks import get_task
 from verm_rl.tts.oracle import Oracle, error_chain

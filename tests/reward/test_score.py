@@ -9,10 +9,12 @@ import uuid
 import pytest
 
 from tests.render.programs import GOOD_CHART, GOOD_SVG, GOOD_TABLE_HTML
+from verm_rl.judge import JudgeBackend
 from verm_rl.reward import (
     ROW_KEYS,
     RenderBackend,
     RewardPipeline,
+    ScoreItem,
     SeverityRewardConfig,
     reward_function,
     reward_metrics,
@@ -128,3 +130,28 @@ def test_judge_latency_counts_each_answered_call_once():
     assert m["verm/chart/judge_latency/p95"] == pytest.approx(1.0) and m["verm/chart/dedup_rate"] == pytest.approx(2 / 3)
     assert m["verm/svg/judge_failure_rate"] == pytest.approx(1 / 3) and m["verm/svg/judge_latency/mean"] == 3.0
     assert "verm/all/reward/total" not in m and reward_metrics(columns([])) == {}
+
+
+class BrokenJudge(JudgeBackend):
+    """A third-party judge with a bug: it raises instead of returning ``judge_failed`` verdicts."""
+
+    async def judge(self, requests):
+        raise RuntimeError("out of memory")
+
+
+def test_a_raising_backend_or_judge_still_gives_every_sample_a_reward():
+    from verm_rl.render.local_pool import LocalRenderPool
+
+    with pytest.raises(TypeError, match="unknown render option"):
+        score(["svg"], [GOOD_SVG], [GOOD_SVG], render_options={"dpii": 100})
+    with LocalRenderPool(1) as pool:  # the real renderer raises TypeError on an unknown option
+        pipe = RewardPipeline(pool, BrokenJudge(), render_options={"dpii": 100})
+        out = asyncio.run(pipe.score([ScoreItem("svg", GOOD_SVG, reference_source=GOOD_SVG)]))
+        assert out.samples[0].reward.status == "render_failed" and out.samples[0].render.error_kind == "crash"
+        assert "unknown render option" in out.samples[0].render.message
+        pipe = RewardPipeline(pool, BrokenJudge())
+        out = asyncio.run(pipe.score([ScoreItem("svg", GOOD_SVG, reference_source=GOOD_SVG),
+                                      ScoreItem("svg", "no code", reference_source=GOOD_SVG)]))
+    assert [s.reward.status for s in out.samples] == ["judge_failed", "no_code"]
+    assert "RuntimeError: out of memory" in out.samples[0].judgement.raw
+    assert out.samples[0].reward.total == pytest.approx(1.5) and out.metrics["verm/all/judge_failure_rate"] == 0.5

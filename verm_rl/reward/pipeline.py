@@ -106,12 +106,23 @@ class RewardPipeline:
         self._batcher: DynamicBatcher[ScoreItem, ScoredSample] = DynamicBatcher(
             self._score_samples, max_batch_size, batch_window_ms)
 
+    async def _render(self, task: str, source: str) -> RenderResult:
+        """The backend's render; a backend that raises (a bad option, a broken worker) gives a ``crash`` result
+        for this sample only (the Ray pool already does this inside its actors)."""
+        try:
+            return await self.backend.render(task, source, **self.render_options)
+        except Exception as e:  # noqa: BLE001 - every sample still gets a reward and a status
+            log.warning("render backend %s raised: %s: %s", type(self.backend).__name__, type(e).__name__, e)
+            return RenderResult.failure("crash", f"render backend raised {type(e).__name__}: {e}")
+
     async def _reference(self, task: str, source: str) -> RenderResult:
         key = hashlib.blake2b(f"{task}\0{source}".encode(), digest_size=16).hexdigest()
         if key in self._ref_cache:
             self._ref_cache.move_to_end(key)
             return self._ref_cache[key]
-        result = await self.backend.render(task, source, **self.render_options)
+        result = await self._render(task, source)
+        if result.error_kind == "crash":  # transient (a dead worker): render it again next time
+            return result
         self._ref_cache[key] = result
         while len(self._ref_cache) > self._ref_cache_size:
             self._ref_cache.popitem(last=False)
@@ -121,7 +132,7 @@ class RewardPipeline:
         code = extract_code(item.task, item.response)
         if code is None:
             return RenderResult.failure("no_code", "no program found in the response"), None
-        return await self.backend.render(item.task, code, **self.render_options), code
+        return await self._render(item.task, code), code
 
     async def _reference_png(self, item: ScoreItem) -> tuple[bytes | None, str]:
         if item.reference_png:
@@ -130,6 +141,18 @@ class RewardPipeline:
             ref = await self._reference(item.task, item.reference_source)
             return (ref.png, "") if ref.ok else (None, f"reference render failed: {ref.error_kind}: {ref.message}")
         return None, "no reference image or program"
+
+    async def _judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
+        """The judge's verdicts; a judge that raises or miscounts (backends should not) fails its requests."""
+        start = time.monotonic()
+        try:
+            verdicts = await self.judge.judge(requests)
+            if len(verdicts) != len(requests):
+                raise RuntimeError(f"{len(verdicts)} verdicts for {len(requests)} requests")
+            return list(verdicts)
+        except Exception as e:  # noqa: BLE001 - every sample still gets a reward and a status
+            why = f"judge {type(self.judge).__name__} raised {type(e).__name__}: {e}"
+            return [failed_judgement(r.task, "judge_failed", why, time.monotonic() - start) for r in requests]
 
     async def _score_samples(self, items: list[ScoreItem]) -> list[ScoredSample]:
         rendered, refs = await asyncio.gather(
@@ -150,7 +173,7 @@ class RewardPipeline:
                 req = JudgeRequest(item.task, ref_png, render.png, item.reference_source, code)
                 keys.append(req.key(self.judge.reads_sources))
                 unique.setdefault(keys[-1], req)
-        judged = dict(zip(unique, await self.judge.judge(list(unique.values())), strict=True)) if unique else {}
+        judged = dict(zip(unique, await self._judge(list(unique.values())), strict=True)) if unique else {}
         seen: set[str] = set()
         judgements: list[Judgement | None] = []
         hits: list[bool] = []

@@ -91,6 +91,10 @@ async def ascore(tasks: Sequence[str] | str, responses: Sequence[Any], reference
                  render_options: dict[str, Any] | None = None) -> tuple[list[float], list[dict[str, Any]]]:
     """``score`` for callers already in an event loop."""
     items = score_items(tasks, responses, references)
+    if render_options:
+        from verm_rl.render import RenderOptions
+
+        RenderOptions().replace(**render_options)  # a typo is a TypeError here, not a crash per sample
     backend = backend if backend is not None else local_backend()
     own_judge = judge is None
     if judge is None:
@@ -125,7 +129,7 @@ def score(tasks: Sequence[str] | str, responses: Sequence[Any], references: Sequ
     the reference image. Returns ``(rewards, details)``: each detail has the sample's ``status`` (ok,
     no_code, render_failed, blank, parse_failed, judge_failed), the reward parts, ``severity`` and
     ``sev_<category>``, the judge's ``errors`` and timings. Bad programs never raise; a wrong argument
-    (lengths, unknown task, reference type) raises ``ValueError``/``TypeError`` before any work.
+    (lengths, unknown task, reference type, render option) raises ``ValueError``/``TypeError`` before any work.
     The whole call is one batch: ``norm=batch_max`` and the parse fallback see all of it."""
     return run_sync(ascore(tasks, responses, references, judge=judge, backend=backend, reward=reward,
                            render_options=render_options))

@@ -198,7 +198,10 @@ def run(cfg: DictConfig, out: Path, n_refs: int = 9, seed: int = 0, steps: int =
             ray.shutdown()
     metrics["seconds"] = time.monotonic() - start
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return {"metrics": metrics, "scores": scores, "kinds": kinds, "infos": infos, "report": report_path}
+    return {"metrics": metrics, "scores": scores, "kinds": kinds, "infos": infos, "report": report_path,
+            "tasks": [r["extra_info"]["task"] for r, c in zip(rows, candidates, strict=True) for _ in c],
+            "responses": [response for c in candidates for _, response in c],
+            "references": [r["reward_model"]["ground_truth"] for r, c in zip(rows, candidates, strict=True) for _ in c]}
 
 
 def open_wandb(cfg: DictConfig, out: Path):

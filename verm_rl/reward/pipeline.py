@@ -51,6 +51,10 @@ class ScoreItem:
 
 @dataclass
 class ScoredSample:
+    """One sample's reward with what produced it: the candidate's render, the verdict (None when the sample
+    was never judged: no code, failed render), the reference image used, and whether the verdict was shared
+    with an identical pair earlier in the batch (``dedup_hit``: no judge call of its own)."""
+
     reward: RewardBreakdown
     render: RenderResult
     judgement: Judgement | None

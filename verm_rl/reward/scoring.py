@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import io
+import os
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,18 +26,21 @@ from verm_rl.tasks import check_task
 T = TypeVar("T")
 Reference = str | bytes | None  # a program to render, or the reference image as PNG bytes (or a PIL image)
 
+LOCAL_WORKERS = 8
 _local_backend = None
 _local_lock = threading.Lock()
 
 
 def local_backend() -> RenderBackend:
-    """This process's shared pool of local warm render workers (started on first use, closed at exit)."""
+    """This process's shared pool of local warm render workers (started on first use, closed at exit).
+    At most ``LOCAL_WORKERS`` renderers: each holds warm chart/SVG and browser processes, and a notebook on a
+    large node should not start one per core; pass ``backend=LocalRenderPool(n)`` for more."""
     global _local_backend
     with _local_lock:
         if _local_backend is None:
             from verm_rl.render.local_pool import LocalRenderPool
 
-            _local_backend = LocalRenderPool()
+            _local_backend = LocalRenderPool(min(LOCAL_WORKERS, os.cpu_count() or 2))
             atexit.register(_local_backend.close)
         return _local_backend
 

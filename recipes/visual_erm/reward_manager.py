@@ -176,7 +176,8 @@ def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_
                   **kwargs: Any) -> float:
     """verl requires ``reward.custom_reward_function.path`` whenever its reward model is enabled, or it
     bypasses custom managers; this function is what that key points at. It is a real reward: render
-    success of the response (the render-only baseline), for use with verl's own managers."""
+    success of the response (the render-only baseline), for use with verl's own managers. The full reward as a
+    plain function is ``verm_rl.reward.score`` (the pipeline this manager runs)."""
     from verm_rl.render import render
     from verm_rl.tasks import extract_code
 

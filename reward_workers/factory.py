@@ -158,7 +158,7 @@ def build_render_pool(render: dict[str, Any]) -> RenderPool:
 def build_pipeline(verm_cfg: dict[str, Any], reward_router_address: str | None = None,
                    reward_model_path: str | None = None):
     """The ``RewardPipeline`` for one process (the render pool is named, so shared across processes)."""
-    from reward_workers.pipeline import RewardPipeline
+    from verm_rl.reward.pipeline import RewardPipeline
 
     render = dict(verm_cfg.get("render") or {})
     pool = build_render_pool(render)

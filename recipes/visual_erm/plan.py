@@ -108,10 +108,14 @@ class PlanResult:
 
 def compose(overrides: Sequence[str]):
     """The trainer's config for these Hydra overrides (``@hydra.main(config_path=../../hydra_configs,
-    config_name=visual_erm)`` in main.py), composed the same way."""
+    config_name=visual_erm)`` in main.py), composed the same way, ``verm.*`` overrides checked first as main.py
+    checks them (:class:`ConfigError` names the valid keys or names)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from recipes.visual_erm.config_check import check_overrides
+
+    check_overrides(list(overrides))
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         return hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
 
@@ -586,7 +590,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = compose(args.overrides)
+    from recipes.visual_erm.config_check import ConfigError, check_config
+
+    try:
+        cfg = compose(args.overrides)
+        check_config(cfg)  # what main.py checks first: the schema and the arm
+    except ConfigError as e:
+        print(f"verm-rl plan: config error: {e}", file=sys.stderr)
+        return 2
     if args.sbatch_args:
         nodes, gpus = _get(cfg, "verm.cluster.nodes", 1), _get(cfg, "verm.cluster.gpus_per_node", 0)
         print(f"--nodes={nodes} --gpus-per-node={gpus}")

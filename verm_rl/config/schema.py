@@ -177,7 +177,7 @@ class LoggingSection:
     sample_dir: str | None = None  # (reference, render, errors) of sampled rewards; null: none written
     sample_rate: float = 0.02  # fraction of samples written to sample_dir
     log_samples_every: int = 10  # steps between wandb sample tables
-    samples_per_table: int = 8
+    samples_per_table: int = 8  # samples in each of those tables
 
 
 # ------------------------------------------------------------------------------------------ task, model, cluster
@@ -207,8 +207,8 @@ class ClusterSection:
     nodes: int = 1  # Slurm nodes the preset needs (launch.sh refuses any other count)
     gpus_per_node: int = 0  # GPUs per Slurm node
     # GPUs reserved for the judge: verl's reward-model pool, or our Ray judge / DINO actors
-    judge_nnodes: int = 0
-    judge_gpus_per_node: int = 0
+    judge_nnodes: int = 0  # nodes of that reservation
+    judge_gpus_per_node: int = 0  # GPUs per node of that reservation
 
 
 # ------------------------------------------------------------------------------------------ judge
@@ -221,10 +221,11 @@ class ActorSection:
     model_path: str | None = None  # local model folder
     name: str = "verm_actor"  # Ray actor name prefix (named actors are shared by every reward-loop worker)
     num_actors: int | None = None  # null: one actor per judge GPU (verm.cluster.judge_*), in a placement group
-    num_gpus: float = 1.0
-    num_cpus: float = 1.0
+    num_gpus: float = 1.0  # GPUs per actor (fractions share a GPU)
+    num_cpus: float = 1.0  # Ray CPUs per actor
     # group: one named placement group over the judge GPUs | none: let Ray place each actor
     placement: Annotated[str, Choice("actor placement", ("group", "none"))] = "group"
+    # how the group's bundles spread over the nodes (Ray placement strategies)
     placement_strategy: Annotated[str, Choice("placement strategy", ("SPREAD", "PACK", "STRICT_SPREAD",
                                                                       "STRICT_PACK"))] = "SPREAD"
     placement_timeout_s: float = 300.0  # give up (JudgePlacementError) when the group is not placed by then
@@ -237,16 +238,16 @@ class RayActorSection(ActorSection):
     """``verm/judge=ray_actor``: our judge actors (vLLM engine when installed, else transformers); null
     model_path = reward.reward_model.model_path."""
 
-    name: str = "verm_judge"
-    engine: Annotated[str, Choice("judge engine", ENGINES)] = "auto"
-    max_batch_size: int = 32
+    name: str = "verm_judge"  # Ray actor name prefix
+    engine: Annotated[str, Choice("judge engine", ENGINES)] = "auto"  # auto: vllm when installed, else transformers
+    max_batch_size: int = 32  # requests per generate call
 
 
 @dataclass
 class DinoSection(ActorSection):
     """``verm/reward=dino``: DINOv2 similarity actors on the judge GPUs (model_path: a local DINOv2)."""
 
-    name: str = "verm_dino"
+    name: str = "verm_dino"  # Ray actor name prefix
 
 
 @dataclass
@@ -254,18 +255,18 @@ class JudgeSettings:
     """What each judge call carries. null = the profile's value (``verm_rl/judge/profiles.py``); set here it
     applies to every task; ``per_task.<task>.<key>`` for one task (``+verm.judge.per_task.table.max_tokens=4096``)."""
 
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    max_tokens: int | None = None
-    repetition_penalty: float | None = None
-    presence_penalty: float | None = None
-    seed: int | None = None
-    image_format: Annotated[str | None, Choice("judge image format", ("png", "jpeg"))] = None
+    temperature: float | None = None  # sampling temperature (0: greedy)
+    top_p: float | None = None  # nucleus sampling
+    top_k: int | None = None  # top-k sampling
+    max_tokens: int | None = None  # longest judge answer
+    repetition_penalty: float | None = None  # > 1 discourages repeated tokens
+    presence_penalty: float | None = None  # penalises tokens already present once
+    seed: int | None = None  # sampling seed (resamples shift it by one)
+    image_format: Annotated[str | None, Choice("judge image format", ("png", "jpeg"))] = None  # how images are sent
     max_image_side: int | None = None  # longest image side sent (resized down)
-    jpeg_quality: int | None = None
-    system_prompt: str | None = None
-    text_prefix: str | None = None
+    jpeg_quality: int | None = None  # when image_format=jpeg
+    system_prompt: str | None = None  # a system message before the images
+    text_prefix: str | None = None  # text before the images in the user message
     parse_attempts: int | None = None  # calls in all when on_parse_failure=resample
 
 
@@ -280,6 +281,7 @@ class JudgeSection(JudgeSettings):
     # tokens, JPEG <= 1024, one resample on a parse failure; table: greedy, repetition 1.05, 8192 tokens,
     # PNG <= 768, system prompt) | greedy: the same inputs decoded greedily | legacy: before the profiles
     profile: Annotated[str, Choice("judge profile", _judge_profiles)] = "released"
+    # keep: one call | resample: up to parse_attempts calls until the answer parses (null: the profile's)
     on_parse_failure: Annotated[str | None, Choice("on_parse_failure", ("keep", "resample"))] = None
     per_task: dict[str, Any] = field(default_factory=dict)  # {task: {setting: value}} (keys of JudgeSettings)
     # null: bundled prompts; a directory with <task>.txt (`verm-rl import-prompts --from <released checkout>`
@@ -288,7 +290,7 @@ class JudgeSection(JudgeSettings):
     # http / verl_rm
     endpoints: list[str] = field(default_factory=list)  # http: base URLs every node can reach (not loopback)
     model: str | None = None  # served model name; null: verl_rm → reward.reward_model.model_path, http → reward_service
-    api_key: str | None = None
+    api_key: str | None = None  # sent as a bearer token (http)
     max_concurrency: int = 256  # requests in flight per reward-loop worker, over all endpoints
     timeout_s: float = 600.0  # per request (a judge answer of 4096 tokens under load)
     retries: int = 3  # extra attempts on connection errors, timeouts, 5xx and 429
@@ -307,7 +309,7 @@ class RewardSection:
     """``verm/reward=<arm>``: the reward arm and its weights,
     ``w_render·r_rsr + w_verm·clip(1 − Σseverity/norm, 0, 1) + w_format·format`` (defaults: SeverityRewardConfig)."""
 
-    name: Annotated[str, Choice("reward arm", ARMS)] = "verm"
+    name: Annotated[str, Choice("reward arm", ARMS)] = "verm"  # the arm (set by verm/reward; the run name's part)
     w_render: float = _REWARD.w_render  # weight of render success (the paper's r_rsr)
     w_verm: float = _REWARD.w_verm  # weight of the visual term (severity, or a baseline's similarity)
     w_format: float = _REWARD.w_format  # weight of "the response has a fenced code block" (VinciCoder's 0.1)
@@ -319,11 +321,11 @@ class RewardSection:
     # | a number: the verm term of a sample whose judgement failed
     parse_fallback: Annotated[Any, Choice("verm.reward.parse_fallback", ("batch_mean", "severity"),
                                           number=True)] = _REWARD.parse_fallback
-    fallback_default: float = _REWARD.fallback_default
+    fallback_default: float = _REWARD.fallback_default  # batch_mean with no judged sample of the task
     fallback_severity: float = _REWARD.fallback_severity  # 25 in the released chart/SVG reward
     # verm | neg_severity (the released table reward: −Σseverity, failure_value on any failure), or {task: formula}
     formula: Any = _REWARD.formula
-    failure_value: float = _REWARD.failure_value
+    failure_value: float = _REWARD.failure_value  # the neg_severity reward of any failure (released: -4)
     # the ssim arm: ssim | l2 (1 − pixel MSE); the teds arm: teds | teds_s (structure only); checked per arm
     similarity: str | None = None
     dino: DinoSection = field(default_factory=DinoSection)

@@ -251,3 +251,20 @@ def test_every_schema_field_is_documented_where_it_is_defined():
                 if "#" not in line and not above.startswith("#"):
                     undocumented.append(f"{cls.__name__}.{m.group(1)}")
     assert not undocumented, undocumented
+
+
+def test_a_value_is_not_a_section():
+    from verm_rl.config import check_key
+
+    with pytest.raises(ConfigError, match="verm.reward.fixed_norm is a value, not a section"):
+        check_key("verm.reward.fixed_norm.table")
+    check_key("verm.reward.per_task_norm.table")  # a mapping: its keys are task names, checked after composition
+    check_key("verm.judge.per_task.table.max_tokens")
+
+
+def test_the_schema_imports_neither_ray_nor_verl_nor_hydra():
+    code = ("import sys; import verm_rl.config; "
+            "bad = sorted(m for m in ('ray', 'verl', 'hydra') if m in sys.modules); print(bad); sys.exit(bool(bad))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr

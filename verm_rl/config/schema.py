@@ -13,6 +13,7 @@ Plain dataclasses on OmegaConf (no Hydra, Ray or verl).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -140,7 +141,14 @@ def _omegaconf_type(name: str, hint: Any) -> Any:
 def _render_option_fields() -> list[tuple[str, Any, Any]]:
     hints = typing.get_type_hints(RenderOptions)
     defaults = RenderOptions()
-    return [(f.name, _omegaconf_type(f.name, hints[f.name]), field(default=getattr(defaults, f.name)))
+
+    def default(name: str) -> Any:
+        value = getattr(defaults, name)
+        if isinstance(value, (list, dict, set)):  # a mutable default needs a factory in a dataclass
+            return field(default_factory=lambda: copy.deepcopy(value))
+        return field(default=value)
+
+    return [(f.name, _omegaconf_type(f.name, hints[f.name]), default(f.name))
             for f in dataclasses.fields(RenderOptions)]
 
 

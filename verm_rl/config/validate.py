@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -163,8 +164,17 @@ def check_key(dotted: str) -> None:
         if part not in hints:
             raise ConfigError(unknown_key_message(".".join(parts[:i]), part, list(hints)))
         cls = _field_class(hints[part])
-        if cls is None:
-            return
+        if cls is None and i < len(parts) - 1 and not _open(hints[part]):
+            raise ConfigError(f"{'.'.join(parts[:i + 1])} is a value, not a section: {dotted} is not a key")
+
+
+def _open(hint: Any) -> bool:
+    """Whether keys below a field are free-form (a mapping or Any)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_open(a) for a in typing.get_args(hint))
+    return hint is Any or hint is dict or typing.get_origin(hint) is dict
 
 
 def check_value(dotted: str, value: Any) -> None:

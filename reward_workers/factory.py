@@ -152,17 +152,8 @@ def build_reward_judge(reward_cfg: RewardSection | Section, judge_cfg: JudgeSect
 
 
 def reward_config(reward_cfg: RewardSection | Section) -> SeverityRewardConfig:
-    """The reward formula's settings of an arm (``render_only`` has no visual term)."""
-    reward = section_config(RewardSection, reward_cfg, "verm.reward")
-    formula = reward.formula
-    return SeverityRewardConfig(
-        w_render=reward.w_render, w_verm=0.0 if reward.name == "render_only" else reward.w_verm,
-        w_format=reward.w_format, norm=reward.norm, fixed_norm=reward.fixed_norm,
-        per_task_norm=dict(reward.per_task_norm) if reward.per_task_norm else None,
-        parse_fallback=reward.parse_fallback, fallback_default=reward.fallback_default,
-        fallback_severity=reward.fallback_severity, failure_value=reward.failure_value,
-        formula=dict(formula) if isinstance(formula, Mapping) else str(formula),
-    )
+    """The reward formula's settings of an arm (``RewardSection.severity_config``)."""
+    return section_config(RewardSection, reward_cfg, "verm.reward").severity_config()
 
 
 def build_render_pool(render_cfg: RenderSection | Section) -> RenderPool:

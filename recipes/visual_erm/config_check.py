@@ -79,9 +79,7 @@ def check_config(cfg: DictConfig | dict) -> None:
     if arm.tasks is not None and any(t not in arm.tasks for t in tasks):
         raise ConfigError(f"reward arm {arm_name!r} scores only {', '.join(arm.tasks)}, not {tasks}")
     try:
-        from reward_workers.factory import reward_config
-
-        reward_config(typed.reward)  # the formula names and numbers, as the reward workers will read them
+        typed.reward.severity_config()  # the formula and fallback names, as the reward workers will read them
     except ValueError as e:
         raise ConfigError(f"verm.reward: {e}") from None
     rm_on = bool(_get(cfg, "reward.reward_model.enable", False))

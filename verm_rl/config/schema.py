@@ -17,7 +17,7 @@ import copy
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Union
 
@@ -337,6 +337,19 @@ class RewardSection:
     # the ssim arm: ssim | l2 (1 − pixel MSE); the teds arm: teds | teds_s (structure only); checked per arm
     similarity: str | None = None
     dino: DinoSection = field(default_factory=DinoSection)
+
+    def severity_config(self) -> SeverityRewardConfig:
+        """The reward formula's settings for this arm (``render_only`` has no visual term); raises ValueError on
+        a formula or fallback name the reward does not know."""
+        formula = self.formula
+        return SeverityRewardConfig(
+            w_render=self.w_render, w_verm=0.0 if self.name == "render_only" else self.w_verm,
+            w_format=self.w_format, norm=self.norm, fixed_norm=self.fixed_norm,
+            per_task_norm=dict(self.per_task_norm) if self.per_task_norm else None,
+            parse_fallback=self.parse_fallback, fallback_default=self.fallback_default,
+            fallback_severity=self.fallback_severity, failure_value=self.failure_value,
+            formula=dict(formula) if isinstance(formula, Mapping) else str(formula),
+        )
 
 
 # ------------------------------------------------------------------------------------------ the whole tree

@@ -44,8 +44,8 @@ def test_dino_on_a_judge_actor(ray_cluster, tmp_path):
     pipe = build_pipeline({
         "render": {"pool_name": f"d_{uuid.uuid4().hex[:6]}", "pool_size": 1, "num_cpus_per_actor": 0},
         "reward": {"name": "dino", "w_render": 0.0, "w_verm": 0.9, "w_format": 0.1,
-                   "dino": {"model_path": path, "name": f"dino_{uuid.uuid4().hex[:6]}", "num_gpus": 1,
-                            "num_cpus": 0}}})
+                   "dino": {"model_path": path, "name": f"dino_{uuid.uuid4().hex[:6]}", "num_actors": 1,
+                            "num_gpus": 1, "num_cpus": 0}}})  # no verm.cluster here: the count is explicit
     out = asyncio.run(pipe.score(items()))
     totals = [s.reward.total for s in out.samples]
     assert totals[0] == pytest.approx(1.0, abs=1e-4)  # identical render: 0.9 * 1 + 0.1 * format

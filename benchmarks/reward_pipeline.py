@@ -128,7 +128,8 @@ def main() -> None:
 
     import ray
 
-    from reward_workers import RenderPool, RewardPipeline, ScoreItem
+    from reward_workers import RenderPool
+    from verm_rl.reward import RewardPipeline, ScoreItem
     from verm_rl.testing.tiny_vlm import build_tiny_qwen3_vl
 
     cores = os.cpu_count() or 2
@@ -154,7 +155,8 @@ def main() -> None:
     result = asyncio.run(pipe.score(items))
     t_ours = time.perf_counter() - start
     print(f"our pipeline:     {len(samples) / t_ours:6.2f} samples/s ({t_ours:.1f} s); render rate "
-          f"{result.metrics['render_rate']:.2f}, judge p50 {result.metrics['judge_latency_p50']:.2f} s")
+          f"{result.metrics['verm/all/render_rate']:.2f}, "
+          f"judge p50 {result.metrics['verm/all/judge_latency/p50']:.2f} s")
     assert len(up) == len(result.samples)
     pool.shutdown()
     ray.shutdown()

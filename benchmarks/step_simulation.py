@@ -35,11 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import ray  # noqa: E402
 
-from reward_workers import RenderPool, RewardPipeline, ScoreItem  # noqa: E402
+from reward_workers import RenderPool  # noqa: E402
 from verm_rl.data.inject import inject  # noqa: E402
 from verm_rl.data.synthetic import generate_references  # noqa: E402
 from verm_rl.judge import JudgeBackend, Judgement, JudgeRequest  # noqa: E402
 from verm_rl.judge.schema import JudgedError  # noqa: E402
+from verm_rl.reward import RewardPipeline, ScoreItem  # noqa: E402
 
 
 class SimulatedJudge(JudgeBackend):

@@ -1,10 +1,7 @@
-"""Ray actors around the ``verm_rl`` library: render pool, judge actors, reward pipeline."""
+"""Ray actors around the ``verm_rl`` library: the render pool and the judge actors (the pipeline that uses
+them is Ray-free: ``verm_rl.reward.RewardPipeline``)."""
 
 from reward_workers.judge_actor import JudgeActor, RayActorJudge
-from reward_workers.pipeline import PipelineResult, RewardPipeline, ScoredSample, ScoreItem
 from reward_workers.render_pool import RenderActor, RenderPool
 
-__all__ = [
-    "JudgeActor", "PipelineResult", "RayActorJudge", "RenderActor", "RenderPool", "RewardPipeline",
-    "ScoreItem", "ScoredSample",
-]
+__all__ = ["JudgeActor", "RayActorJudge", "RenderActor", "RenderPool"]

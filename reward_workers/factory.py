@@ -1,18 +1,36 @@
-"""Build the reward pipeline from the ``verm`` config section (a plain dict: no Hydra, no verl)."""
+"""Build the reward pipeline from the typed ``verm`` config (``verm_rl.config``; no Hydra, no verl).
+
+Every function takes the typed section or a plain mapping of it (validated against the schema, its defaults
+filled in): defaults live in ``verm_rl/config/schema.py`` only, never here.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from reward_workers.render_pool import RenderPool
 from reward_workers.sizing import judge_actor_count
+from verm_rl.config import (
+    ActorSection,
+    ClusterSection,
+    DinoSection,
+    JudgeSection,
+    PipelineSection,
+    RayActorSection,
+    RenderSection,
+    RewardSection,
+    VermConfig,
+    section_config,
+)
 from verm_rl.judge import JudgeBackend
 from verm_rl.judge.profiles import judge_inputs_from_config
 from verm_rl.reward import SeverityRewardConfig
-from verm_rl.reward.severity import released_reward_options
 
 log = logging.getLogger(__name__)
+
+Section = Mapping[str, Any] | None
 
 
 def alive_nodes() -> int:
@@ -34,26 +52,24 @@ def check_routable(endpoints: list[str], nodes: int) -> None:
             "(e.g. verm.judge.endpoints='[http://<judge-host>:8000]')")
 
 
-def actor_placement(actor_cfg: dict[str, Any], cluster_cfg: dict[str, Any] | None, key: str) -> dict[str, Any]:
+def actor_placement(actor: ActorSection | Section, cluster: ClusterSection | Section, key: str,
+                    kind: type[ActorSection] = ActorSection) -> dict[str, Any]:
     """Count and placement of Ray judge/DINO actors: ``num_actors: null`` fills the GPUs reserved for the judge
     (``verm.cluster.judge_nnodes x judge_gpus_per_node``); with GPUs they go into one named placement group."""
-    cluster = cluster_cfg or {}
-    num_gpus = float(actor_cfg.get("num_gpus", 1))
-    raw = actor_cfg.get("num_actors", 1)
+    a = section_config(kind, actor, key.rpartition(".")[0] or "actor")
+    c = section_config(ClusterSection, cluster, "verm.cluster")
     return {
-        "num_actors": judge_actor_count(None if raw is None else int(raw), cluster.get("judge_nnodes"),
-                                        cluster.get("judge_gpus_per_node"), num_gpus, key),
-        "num_gpus": num_gpus, "num_cpus": float(actor_cfg.get("num_cpus", 1)),
-        "placement": actor_cfg.get("placement", "group"),
-        "placement_strategy": actor_cfg.get("placement_strategy", "SPREAD"),
-        "placement_timeout_s": float(actor_cfg.get("placement_timeout_s", 300)),
+        "num_actors": judge_actor_count(a.num_actors, c.judge_nnodes, c.judge_gpus_per_node, a.num_gpus, key),
+        "num_gpus": float(a.num_gpus), "num_cpus": float(a.num_cpus), "placement": a.placement,
+        "placement_strategy": a.placement_strategy, "placement_timeout_s": float(a.placement_timeout_s),
     }
 
 
-def build_judge(judge_cfg: dict[str, Any], pool: RenderPool, reward_router_address: str | None = None,
-                reward_model_path: str | None = None, cluster_cfg: dict[str, Any] | None = None) -> JudgeBackend:
-    """``judge_cfg["backend"]``: verl_rm | http | ray_actor | structural."""
-    backend = judge_cfg.get("backend", "verl_rm")
+def build_judge(judge_cfg: JudgeSection | Section, pool: RenderPool, reward_router_address: str | None = None,
+                reward_model_path: str | None = None, cluster_cfg: ClusterSection | Section = None) -> JudgeBackend:
+    """The judge named by ``verm.judge.backend``: verl_rm | http | ray_actor | structural | none."""
+    judge = section_config(JudgeSection, judge_cfg, "verm.judge")
+    backend = judge.backend
     if backend in ("verl_rm", "http"):
         from verm_rl.judge.http import HttpJudge, HttpJudgeConfig
 
@@ -62,37 +78,43 @@ def build_judge(judge_cfg: dict[str, Any], pool: RenderPool, reward_router_addre
                 raise ValueError("judge=verl_rm needs verl's reward model (reward.reward_model.enable=True); "
                                  "no reward_router_address was given to the reward manager")
             endpoints = [reward_router_address]
-            model = judge_cfg.get("model") or reward_model_path or "reward_service"
+            model = judge.model or reward_model_path or "reward_service"
         else:
-            endpoints = list(judge_cfg.get("endpoints") or [])
-            model = judge_cfg.get("model") or "reward_service"
+            endpoints = list(judge.endpoints)
+            model = judge.model or "reward_service"
             check_routable(endpoints, alive_nodes())
         return HttpJudge(HttpJudgeConfig(
-            endpoints=endpoints, model=model, api_key=judge_cfg.get("api_key"),
-            max_concurrency=int(judge_cfg.get("max_concurrency", 64)), timeout_s=float(judge_cfg.get("timeout_s", 300)),
-            retries=int(judge_cfg.get("retries", 3)), backoff_s=float(judge_cfg.get("backoff_s", 0.5)),
-            inputs=judge_inputs_from_config(judge_cfg),
+            endpoints=endpoints, model=model, api_key=judge.api_key, max_concurrency=judge.max_concurrency,
+            timeout_s=judge.timeout_s, retries=judge.retries, backoff_s=judge.backoff_s,
+            inputs=judge_inputs_from_config(_judge_inputs_section(judge)),
         ))
     if backend == "ray_actor":
         from reward_workers.judge_actor import RayActorJudge
 
-        actor = judge_cfg.get("ray_actor") or {}
-        model_path = actor.get("model_path") or reward_model_path
+        actor = judge.ray_actor
+        model_path = actor.model_path or reward_model_path
         if not model_path:
             raise ValueError("judge=ray_actor needs verm.judge.ray_actor.model_path")
         return RayActorJudge(
-            model_path, name=actor.get("name", "verm_judge"),
-            **actor_placement(actor, cluster_cfg, "verm.judge.ray_actor.num_actors"),
-            engine=actor.get("engine", "auto"), inputs=judge_inputs_from_config(judge_cfg),
-            max_batch_size=int(actor.get("max_batch_size", 16)), max_wait_ms=float(actor.get("max_wait_ms", 20)),
+            model_path, name=actor.name,
+            **actor_placement(actor, cluster_cfg, "verm.judge.ray_actor.num_actors", RayActorSection),
+            engine=actor.engine, inputs=judge_inputs_from_config(_judge_inputs_section(judge)),
+            max_batch_size=actor.max_batch_size, max_wait_ms=actor.max_wait_ms,
         )
     if backend == "structural":
         from verm_rl.judge.structural import StructuralJudge
 
         return StructuralJudge(render=pool.render)
-    if backend == "none":
-        return NoJudge()
-    raise ValueError(f"unknown judge backend {backend!r}: verl_rm, http, ray_actor, structural or none")
+    return NoJudge()  # "none" (the schema admits no other backend)
+
+
+def _judge_inputs_section(judge: JudgeSection) -> dict[str, Any]:
+    """The ``verm.judge`` keys ``judge_inputs_from_config`` reads, as the plain mapping it takes."""
+    from dataclasses import asdict
+
+    out = asdict(judge)
+    out.pop("ray_actor", None)
+    return out
 
 
 class NoJudge(JudgeBackend):
@@ -106,68 +128,75 @@ class NoJudge(JudgeBackend):
         return [Judgement(task=r.task) for r in requests]
 
 
-def build_reward_judge(reward_cfg: dict[str, Any], judge_cfg: dict[str, Any], pool: RenderPool,
+def build_reward_judge(reward_cfg: RewardSection | Section, judge_cfg: JudgeSection | Section, pool: RenderPool,
                        reward_router_address: str | None = None, reward_model_path: str | None = None,
-                       cluster_cfg: dict[str, Any] | None = None) -> JudgeBackend:
-    """The judge a reward needs: Visual-ERM/structural (``judge_cfg``), or a baseline's scorer."""
-    name = reward_cfg.get("name", "verm")
-    if name == "render_only":
+                       cluster_cfg: ClusterSection | Section = None) -> JudgeBackend:
+    """The judge a reward arm needs: Visual-ERM/structural (``verm.judge``), or a baseline's scorer."""
+    reward = section_config(RewardSection, reward_cfg, "verm.reward")
+    if reward.name == "render_only":
         return NoJudge()
-    if name in ("ssim", "l2", "teds", "teds_s"):
+    if reward.name in ("ssim", "teds"):
         from verm_rl.judge.similarity import SimilarityJudge
 
-        return SimilarityJudge(reward_cfg.get("similarity", name))
-    if name == "dino":
+        return SimilarityJudge(reward.similarity or reward.name)
+    if reward.name == "dino":
         from reward_workers.judge_actor import RayActorJudge
 
-        dino = reward_cfg.get("dino") or {}
-        if not dino.get("model_path"):
+        dino = reward.dino
+        if not dino.model_path:
             raise ValueError("reward=dino needs verm.reward.dino.model_path (a local DINOv2, e.g. dinov2-large)")
-        return RayActorJudge(dino["model_path"], name=dino.get("name", "verm_dino"), kind="dino",
-                             **actor_placement(dino, cluster_cfg, "verm.reward.dino.num_actors"),
-                             max_batch_size=int(dino.get("max_batch_size", 16)),
-                             max_wait_ms=float(dino.get("max_wait_ms", 20)))
+        return RayActorJudge(dino.model_path, name=dino.name, kind="dino",
+                             **actor_placement(dino, cluster_cfg, "verm.reward.dino.num_actors", DinoSection),
+                             max_batch_size=dino.max_batch_size, max_wait_ms=dino.max_wait_ms)
     return build_judge(judge_cfg, pool, reward_router_address, reward_model_path, cluster_cfg)
 
 
-def reward_config(reward_cfg: dict[str, Any]) -> SeverityRewardConfig:
-    name = reward_cfg.get("name", "verm")
-    w_verm = 0.0 if name == "render_only" else float(reward_cfg.get("w_verm", 1.0))
-    return SeverityRewardConfig(
-        w_format=float(reward_cfg.get("w_format", 0.0)),
-        w_render=float(reward_cfg.get("w_render", 1.0)), w_verm=w_verm, norm=reward_cfg.get("norm", "fixed"),
-        fixed_norm=float(reward_cfg.get("fixed_norm", 50.0)), per_task_norm=reward_cfg.get("per_task_norm") or None,
-        parse_fallback=reward_cfg.get("parse_fallback", "batch_mean"),
-        fallback_default=float(reward_cfg.get("fallback_default", 0.5)),
-        **released_reward_options(reward_cfg),
-    )
+def reward_config(reward_cfg: RewardSection | Section) -> SeverityRewardConfig:
+    """The reward formula's settings of an arm (``RewardSection.severity_config``)."""
+    return section_config(RewardSection, reward_cfg, "verm.reward").severity_config()
 
 
-def build_render_pool(render: dict[str, Any]) -> RenderPool:
-    """The shared render pool from ``verm.render`` (pops the pool keys; the rest are render options).
-    ``pool_size: auto`` sizes it from the CPUs free when the first reward-loop worker builds it (after verl
-    has reserved the trainer's placement groups)."""
-    size = render.pop("pool_size", 2)
-    return RenderPool(name=render.pop("pool_name", "verm_render_pool"),
-                      size=size if str(size).lower() == "auto" else int(size),
-                      num_cpus=float(render.pop("num_cpus_per_actor", 1)),
-                      routing=str(render.pop("routing", "p2c")), spread=bool(render.pop("spread", True)),
-                      headroom=float(render.pop("headroom", 0.1)))
+def build_render_pool(render_cfg: RenderSection | Section) -> RenderPool:
+    """The shared render pool from ``verm.render``'s pool keys. ``pool_size: auto`` sizes it from the CPUs free
+    when the first reward-loop worker builds it (after verl has reserved the trainer's placement groups)."""
+    render = section_config(RenderSection, render_cfg, "verm.render")
+    size = render.pool_size
+    return RenderPool(name=render.pool_name, size=size if str(size).lower() == "auto" else int(size),
+                      num_cpus=float(render.num_cpus_per_actor), routing=render.routing, spread=bool(render.spread),
+                      headroom=float(render.headroom))
 
 
-def build_pipeline(verm_cfg: dict[str, Any], reward_router_address: str | None = None,
+def render_options(render_cfg: RenderSection | Section) -> dict[str, Any]:
+    """The render options every render of the pipeline uses (reference and candidate alike): RenderOptions'
+    fields as ``verm.render`` sets them (null ``timeout_s`` = per task, resolved by the renderer)."""
+    from dataclasses import asdict
+
+    options = asdict(section_config(RenderSection, render_cfg, "verm.render").options())
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def build_pipeline(verm_cfg: VermConfig | Section, reward_router_address: str | None = None,
                    reward_model_path: str | None = None):
-    """The ``RewardPipeline`` for one process (the render pool is named, so shared across processes)."""
-    from reward_workers.pipeline import RewardPipeline
+    """The ``RewardPipeline`` for one process (the render pool is named, so shared across processes).
+    ``verm_cfg``: the typed ``verm`` section, or a mapping with the sections it needs (render, reward, judge,
+    cluster, pipeline; the schema's defaults for the rest)."""
+    from verm_rl.reward.pipeline import RewardPipeline
 
-    render = dict(verm_cfg.get("render") or {})
-    pool = build_render_pool(render)
-    render_options = {k: v for k, v in render.items() if v is not None}
-    reward_cfg = dict(verm_cfg.get("reward") or {})
-    judge = build_reward_judge(reward_cfg, dict(verm_cfg.get("judge") or {}), pool, reward_router_address,
-                               reward_model_path, dict(verm_cfg.get("cluster") or {}))
-    pipe_cfg = verm_cfg.get("pipeline") or {}
-    return RewardPipeline(pool, judge, reward_config(reward_cfg), render_options=render_options,
-                          batch_window_ms=float(pipe_cfg.get("batch_window_ms", 50)),
-                          max_batch_size=int(pipe_cfg.get("max_batch_size", 256)),
-                          warn_every_failures=int(pipe_cfg.get("warn_every_failures", 50)))
+    sections = _sections(verm_cfg)
+    pool = build_render_pool(sections["render"])
+    judge = build_reward_judge(sections["reward"], sections["judge"], pool, reward_router_address,
+                               reward_model_path, sections["cluster"])
+    pipe = sections["pipeline"]
+    return RewardPipeline(pool, judge, reward_config(sections["reward"]), render_options=render_options(
+        sections["render"]), batch_window_ms=pipe.batch_window_ms, max_batch_size=pipe.max_batch_size,
+        warn_every_failures=pipe.warn_every_failures)
+
+
+def _sections(verm_cfg: VermConfig | Section) -> dict[str, Any]:
+    """The typed sections the pipeline needs (a full ``verm`` mapping is validated whole)."""
+    kinds = {"render": RenderSection, "reward": RewardSection, "judge": JudgeSection, "cluster": ClusterSection,
+             "pipeline": PipelineSection}
+    if isinstance(verm_cfg, VermConfig):
+        return {k: getattr(verm_cfg, k) for k in kinds}
+    raw = dict(verm_cfg or {})
+    return {k: section_config(cls, raw.get(k), f"verm.{k}") for k, cls in kinds.items()}

@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--temperature", type=float, default=0.0)
     t.add_argument("--seed", type=int)
     t.add_argument("--revision-prompt", help="file replacing the error-list feedback template ({what} {lang} {errors})")
-    t.add_argument("--norm", type=float, default=50.0, help="reward = render + clip(1 - Σseverity/norm, 0, 1)")
+    t.add_argument("--norm", type=float, help="reward = render + clip(1 - Σseverity/norm, 0, 1) (default: released 50)")
     t.add_argument("--workers", type=int, default=0, help="render workers (default: one per core)")
     t.add_argument("--out", default="outputs/tts")
     t.set_defaults(func=_tts_command)
@@ -411,9 +411,10 @@ def _tts_command(args: argparse.Namespace) -> int:
     policy_options = ({"model": args.policy_model, "api_key": args.policy_api_key}
                       if args.policy.startswith(("http://", "https://")) else {"engine": args.policy_engine})
     judge_options = {"model": args.judge_model, "api_key": args.api_key, "engine": args.engine}
+    reward = SeverityRewardConfig() if args.norm is None else SeverityRewardConfig(fixed_norm=args.norm)
     try:
         summary = asyncio.run(run_tts(args.inputs, args.out, args.policy, args.judge, cfg, args.task, args.limit,
-                                      policy_options, judge_options, SeverityRewardConfig(fixed_norm=args.norm),
+                                      policy_options, judge_options, reward,
                                       render_workers=args.workers or None))
     except (ValueError, FileNotFoundError) as e:
         print(f"tts: {e}", file=sys.stderr)

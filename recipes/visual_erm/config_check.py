@@ -1,10 +1,14 @@
 """What each reward arm is, and a check that a composed config is one of them.
 
 Every entry point (``main.py``, ``cpu_step.py``, the launch plan) calls :func:`check_config` right
-after Hydra composition, so an unknown arm, judge, engine, similarity or task fails before any GPU is
-touched, with the valid names in the message. :func:`arm_summary` is what the arm *actually* is in
-a composed config (judge used, verl's reward-model pool, judge GPUs held, reward formula); the
-README table of arms is generated from it by a test. Plain functions on the config, no Ray or verl.
+after Hydra composition: the ``verm`` section is checked against its schema (``verm_rl/config``: an
+unknown key, including one added with ``+``, or an unknown arm, judge, engine, task or render option
+fails with the valid keys or names), then the arm's own rules (its judge, its tasks, verl's
+reward-model pool), all before any GPU is touched. :func:`check_overrides` checks ``verm.*`` command-line
+overrides the same way before Hydra composes (Hydra's own message names the key but not the valid
+ones). :func:`arm_summary` is what the arm *actually* is in a composed config (judge used, verl's
+reward-model pool, judge GPUs held, reward formula); the README table of arms is generated from it
+by a test. Plain functions on the config, no Ray or verl.
 """
 
 from __future__ import annotations
@@ -14,12 +18,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from recipes.visual_erm.validation import COMMON_METRICS
-from verm_rl.tasks import CATEGORIES
+from verm_rl.config import ConfigError, check_key, check_value, verm_config
+from verm_rl.config.schema import ENGINES, JUDGE_BACKENDS
 
-
-class ConfigError(ValueError):
-    """A composed config that is not a valid arm (the message lists the valid names)."""
+__all__ = ["ARMS", "ConfigError", "ENGINES", "JUDGE_BACKENDS", "check_config", "check_overrides"]
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,7 @@ ARMS: dict[str, Arm] = {
     "teds": Arm(("none",), "TEDS (CPU)", "r_rsr + TEDS", tasks=("table",), table="Table 2"),
     "dino": Arm(("none",), "DINOv2 actors", "0.9·DINO + 0.1·format", table="Tables 1–3"),
 }
-JUDGE_BACKENDS = ("verl_rm", "http", "ray_actor", "structural", "none")
-ENGINES = ("auto", "vllm", "transformers")
 SIMILARITIES = {"ssim": ("ssim", "l2"), "teds": ("teds", "teds_s")}
-NORMS = ("fixed", "batch_max")
 
 
 def _get(cfg: Any, path: str, default: Any = None) -> Any:
@@ -64,39 +63,57 @@ def _one_of(kind: str, value: Any, valid: tuple[str, ...] | list[str], where: st
 
 
 def check_config(cfg: DictConfig | dict) -> None:
-    """Raise :class:`ConfigError` unless ``cfg`` is a known arm with a judge and tasks it supports."""
-    arm_name = _get(cfg, "verm.reward.name")
-    _one_of("reward arm", arm_name, list(ARMS), "verm/reward, verm.reward.name")
+    """Raise :class:`ConfigError` unless ``verm`` fits its schema and is a known arm with a judge and tasks
+    it supports."""
+    verm = _get(cfg, "verm")
+    typed = verm_config(verm)
+    arm_name = typed.reward.name
     arm = ARMS[arm_name]
-    backend = _get(cfg, "verm.judge.backend")
-    _one_of("judge backend", backend, JUDGE_BACKENDS, "verm/judge, verm.judge.backend")
+    backend = typed.judge.backend
     if backend not in arm.judges:
         raise ConfigError(f"reward arm {arm_name!r} runs with verm/judge={' or '.join(arm.judges)}, not {backend!r} "
                           f"(the arm picks its judge: drop the verm/judge override)")
-    if backend == "ray_actor":
-        _one_of("judge engine", _get(cfg, "verm.judge.ray_actor.engine", "auto"), ENGINES,
-                "verm.judge.ray_actor.engine")
     if arm_name in SIMILARITIES:
-        _one_of(f"{arm_name} similarity", _get(cfg, "verm.reward.similarity"), SIMILARITIES[arm_name],
-                "verm.reward.similarity")
-    norm = _get(cfg, "verm.reward.norm", "fixed")
-    if norm not in NORMS:
-        try:
-            float(norm)
-        except (TypeError, ValueError):
-            raise ConfigError(f"unknown verm.reward.norm {norm!r}; valid: fixed, batch_max or a number") from None
-    common = list(_get(cfg, "verm.validation.common", []) or [])
-    for metric in common:
-        _one_of("common validation metric", metric, COMMON_METRICS, "verm.validation.common")
-    tasks = list(_get(cfg, "verm.task.tasks", []) or [])
-    for task in tasks:
-        _one_of("task", task, list(CATEGORIES), "verm.task.tasks")
+        _one_of(f"{arm_name} similarity", typed.reward.similarity, SIMILARITIES[arm_name], "verm.reward.similarity")
+    tasks = list(typed.task.tasks)
     if arm.tasks is not None and any(t not in arm.tasks for t in tasks):
         raise ConfigError(f"reward arm {arm_name!r} scores only {', '.join(arm.tasks)}, not {tasks}")
+    try:
+        typed.reward.severity_config()  # the formula and fallback names, as the reward workers will read them
+    except ValueError as e:
+        raise ConfigError(f"verm.reward: {e}") from None
     rm_on = bool(_get(cfg, "reward.reward_model.enable", False))
     if rm_on != (backend == "verl_rm"):
         raise ConfigError(f"reward.reward_model.enable={rm_on} with judge {backend!r}: verl's reward-model pool "
                           "must be on exactly when the judge is verl_rm")
+
+
+def check_overrides(overrides: list[str] | tuple[str, ...]) -> None:
+    """Raise :class:`ConfigError` for a ``verm.*`` override whose key is not in the schema (with or without
+    ``+``) or whose value is not one of the key's names, before Hydra composes. Group choices (``verm/reward=``)
+    are Hydra's to check (it lists the options); anything this cannot parse is left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    wanted = [o for o in overrides if o.lstrip("+~").startswith("verm.")]
+    if not wanted:
+        return
+    try:
+        parsed = OverridesParser.create().parse_overrides(wanted)
+    except Exception:  # Hydra reports its own syntax errors
+        return
+    for o in parsed:
+        key = o.key_or_group
+        check_key(key)
+        if o.is_delete():
+            continue
+        if o.is_sweep_override():
+            values = list(o.value().list) if isinstance(o.value(), ChoiceSweep) else []
+        else:
+            values = [o.value()]
+        for value in values:
+            if not (isinstance(value, str) and "${" in value):
+                check_value(key, value)
 
 
 def judge_gpus(cfg: DictConfig | dict) -> int:

@@ -134,11 +134,11 @@ def run(cfg: DictConfig, out: Path, n_refs: int = 9, seed: int = 0, steps: int =
     from verl.utils import hf_tokenizer
 
     from recipes.visual_erm.config_check import check_config
-    from recipes.visual_erm.metrics import reward_step_metrics
     from recipes.visual_erm.step_norm import renormalise_step, step_reward_config
     from recipes.visual_erm.validation import common_val_metrics
     from verm_rl.data.dataset import rows_from_sources, synthetic_items, write_parquet
     from verm_rl.render.local_pool import LocalRenderPool
+    from verm_rl.reward.metrics import reward_metrics
 
     check_config(cfg)
     start = time.monotonic()
@@ -181,7 +181,7 @@ def run(cfg: DictConfig, out: Path, n_refs: int = 9, seed: int = 0, steps: int =
             if reward_cfg.norm == "batch_max":  # what the trainer does before advantages
                 result, norm_metrics = renormalise_step(result, reward_cfg, infos)
             scores = result.batch["rm_scores"].sum(-1).numpy()
-            metrics = {**reward_step_metrics(infos, scores.tolist()), **norm_metrics, **common_val_metrics(infos)}
+            metrics = {**reward_metrics(infos, scores.tolist()), **norm_metrics, **common_val_metrics(infos)}
             kinds = np.array([k.split(":")[0] for k in batch.non_tensor_batch["kind"]])
             for kind in ("correct", "perturbed", "broken"):
                 metrics[f"verm/by_candidate/{kind}/reward"] = float(scores[kinds == kind].mean())
@@ -198,7 +198,10 @@ def run(cfg: DictConfig, out: Path, n_refs: int = 9, seed: int = 0, steps: int =
             ray.shutdown()
     metrics["seconds"] = time.monotonic() - start
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return {"metrics": metrics, "scores": scores, "kinds": kinds, "infos": infos, "report": report_path}
+    return {"metrics": metrics, "scores": scores, "kinds": kinds, "infos": infos, "report": report_path,
+            "tasks": [r["extra_info"]["task"] for r, c in zip(rows, candidates, strict=True) for _ in c],
+            "responses": [response for c in candidates for _, response in c],
+            "references": [r["reward_model"]["ground_truth"] for r, c in zip(rows, candidates, strict=True) for _ in c]}
 
 
 def open_wandb(cfg: DictConfig, out: Path):

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import OmegaConf
 
@@ -66,5 +68,17 @@ def main(config) -> None:
     run_ppo(config, task_runner_class=make_task_runner())
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line: ``verm.*`` overrides are checked against the schema first (a typo names the valid
+    keys), then Hydra composes and :func:`main` runs."""
+    from recipes.visual_erm.config_check import ConfigError, check_overrides
+
+    try:
+        check_overrides(sys.argv[1:])
+    except ConfigError as e:
+        sys.exit(f"config error: {e}")
     main()
+
+
+if __name__ == "__main__":
+    cli()

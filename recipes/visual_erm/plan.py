@@ -108,10 +108,14 @@ class PlanResult:
 
 def compose(overrides: Sequence[str]):
     """The trainer's config for these Hydra overrides (``@hydra.main(config_path=../../hydra_configs,
-    config_name=visual_erm)`` in main.py), composed the same way."""
+    config_name=visual_erm)`` in main.py), composed the same way, ``verm.*`` overrides checked first as main.py
+    checks them (:class:`ConfigError` names the valid keys or names)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from recipes.visual_erm.config_check import check_overrides
+
+    check_overrides(list(overrides))
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         return hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
 
@@ -187,23 +191,24 @@ def judge_actors(cfg: Any) -> list[dict[str, Any]]:
     """Our own GPU Ray actors outside verl: the ``ray_actor`` judge and the DINOv2 similarity reward, counted as
     ``reward_workers`` will start them (``num_actors: null`` fills the judge GPUs of ``verm.cluster``)."""
     from reward_workers.sizing import judge_actor_count
+    from verm_rl.config import ClusterSection, DinoSection, RayActorSection, section_config
 
-    def actors(key: str, default_name: str) -> dict[str, Any]:
-        a = _get(cfg, key, {})
-        raw, gpus = _get(a, "num_actors", 1), float(_get(a, "num_gpus", 1))
+    cluster = section_config(ClusterSection, _get(cfg, "verm.cluster"), "verm.cluster")
+
+    def actors(key: str, kind: type) -> dict[str, Any]:
+        a = section_config(kind, _get(cfg, key), key)  # the schema's defaults for what the preset leaves out
         try:
-            count = judge_actor_count(None if raw is None else int(raw), _get(cfg, "verm.cluster.judge_nnodes"),
-                                      _get(cfg, "verm.cluster.judge_gpus_per_node"), gpus, f"{key}.num_actors")
+            count = judge_actor_count(a.num_actors, cluster.judge_nnodes, cluster.judge_gpus_per_node,
+                                      float(a.num_gpus), f"{key}.num_actors")
         except ValueError:  # reported by the placement check below as what is short
-            count = 0 if raw is None else int(raw)
-        return {"name": _get(a, "name", default_name), "count": count, "gpus": gpus,
-                "cpus": float(_get(a, "num_cpus", 1))}
+            count = 0 if a.num_actors is None else int(a.num_actors)
+        return {"name": a.name, "count": count, "gpus": float(a.num_gpus), "cpus": float(a.num_cpus)}
 
     out = []
     if _get(cfg, "verm.judge.backend") == "ray_actor" and _get(cfg, "verm.reward.name") != "dino":
-        out.append(actors("verm.judge.ray_actor", "verm_judge"))
+        out.append(actors("verm.judge.ray_actor", RayActorSection))
     if _get(cfg, "verm.reward.name") == "dino":
-        out.append(actors("verm.reward.dino", "verm_dino"))
+        out.append(actors("verm.reward.dino", DinoSection))
     return out
 
 
@@ -291,9 +296,10 @@ def spread(count: int, free_cpus: dict[str, float], cpus_per_actor: float) -> di
 def render_actors(cfg: Any, free: dict[str, list[float]]) -> tuple[dict[str, int], list[Problem]]:
     """Render actors per node after every GPU/CPU reservation, ``verm.render.pool_size`` an int or ``auto``."""
     from reward_workers.sizing import render_pool_size
+    from verm_rl.config import RenderSection, section_config
 
-    setting = _get(cfg, "verm.render.pool_size", 1)
-    cpa = float(_get(cfg, "verm.render.num_cpus_per_actor", 1))
+    render = section_config(RenderSection, _get(cfg, "verm.render"), "verm.render")
+    setting, cpa = render.pool_size, float(render.num_cpus_per_actor)
     free_cpus = {n: max(0.0, fc[1]) for n, fc in free.items()}
     total = sum(free_cpus.values())
     try:
@@ -586,7 +592,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = compose(args.overrides)
+    from recipes.visual_erm.config_check import ConfigError, check_config
+
+    try:
+        cfg = compose(args.overrides)
+        check_config(cfg)  # what main.py checks first: the schema and the arm
+    except ConfigError as e:
+        print(f"verm-rl plan: config error: {e}", file=sys.stderr)
+        return 2
     if args.sbatch_args:
         nodes, gpus = _get(cfg, "verm.cluster.nodes", 1), _get(cfg, "verm.cluster.gpus_per_node", 0)
         print(f"--nodes={nodes} --gpus-per-node={gpus}")

@@ -4,9 +4,10 @@ Loaded by verl with ``reward.reward_manager.source=importlib``,
 ``reward.reward_manager.module.path=pkg://recipes.visual_erm.reward_manager`` and
 ``reward.reward_manager.name=VisualERMRewardManager``. Each finished sample (streaming, one
 ``DataProto`` row) is decoded, rendered on the shared Ray render pool, judged and rewarded through
-``reward_workers.RewardPipeline``; concurrent samples of one reward-loop worker are batched for
-de-duplication and batch normalisation. It never blocks the event loop and never raises for a
-bad sample: every sample gets a ``reward_score`` and a ``reward_extra_info`` with its status.
+``verm_rl.reward.RewardPipeline`` (the pipeline ``verm_rl.reward.score`` runs); concurrent samples of one
+reward-loop worker are batched for de-duplication and batch normalisation. It never blocks the event
+loop and never raises for a bad sample: every sample gets a ``reward_score`` and a ``reward_extra_info``
+with its status.
 """
 
 from __future__ import annotations
@@ -21,49 +22,19 @@ from omegaconf import DictConfig, OmegaConf
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from reward_workers.pipeline import ScoredSample, ScoreItem
 from verm_rl.data.dataset import task_of
-from verm_rl.tasks import CATEGORIES
+from verm_rl.reward.pipeline import ScoredSample, ScoreItem
+from verm_rl.reward.record import ROW_KEYS, empty_row, sample_detail, sample_row
 
 log = logging.getLogger(__name__)
 
-ALL_CATEGORIES = sorted({c for cats in CATEGORIES.values() for c in cats} | {"other"})
-EXTRA_KEYS = (["task", "status", "render_ok", "render_error", "render_reward", "verm_reward", "severity",
-               "severity_judged", "norm", "format", "judge_status", "parse_ok", "judge_seconds", "render_seconds",
-               "dedup_hit", "fallback_used", "sample_id", "sample_dir"]
-              + [f"sev_{c}" for c in ALL_CATEGORIES] + [f"n_{c}" for c in ALL_CATEGORIES])
-STRING_KEYS = ("task", "status", "render_error", "judge_status", "sample_id", "sample_dir")
+EXTRA_KEYS = ROW_KEYS  # the keys of every sample's reward_extra_info
 
 
 def verm_settings(config: DictConfig) -> dict[str, Any]:
     """The ``verm`` section as a plain dict (the reward pipeline takes no OmegaConf)."""
     section = config.get("verm") if isinstance(config, DictConfig) else None
     return OmegaConf.to_container(section, resolve=True) if section is not None else {}
-
-
-def extra_info_of(sample: ScoredSample, task: str, sample_dir: str = "", sample_id: str = "") -> dict[str, Any]:
-    """Flat scalars with the same keys for every sample (verl stacks them into arrays).
-
-    ``severity``, ``severity_judged``, ``render_reward``, ``format`` and ``fallback_used`` are what the
-    trainer needs to re-apply the batch-max normaliser over the whole step (paper Eq. 4)."""
-    r = sample.reward
-    j = sample.judgement
-    info: dict[str, Any] = {
-        "task": task, "status": r.status, "render_ok": int(sample.render.ok),
-        "render_error": sample.render.error_kind or "", "render_reward": float(r.render),
-        "verm_reward": float(r.verm), "severity": int(r.severity),
-        "severity_judged": int(r.status == "ok" and r.norm is not None), "norm": float(r.norm or 0.0),
-        "format": float(r.format),
-        "judge_status": j.status if j is not None else "not_judged", "parse_ok": int(j is not None and j.parse_ok),
-        "judge_seconds": float(j.seconds) if j is not None else 0.0, "render_seconds": float(sample.render.seconds),
-        "dedup_hit": int(sample.dedup_hit), "fallback_used": int(r.fallback_used), "sample_id": sample_id,
-        "sample_dir": sample_dir,
-    }
-    for c in ALL_CATEGORIES:
-        info[f"sev_{c}"] = int(r.severity_by_category.get(c, 0))
-        info[f"n_{c}"] = int(r.count_by_category.get(c, 0))
-    return info
-
 
 def reference_png_from_prompt(raw_prompt: Any) -> bytes | None:
     """The first image's bytes in verl's ``raw_prompt`` (RLHFDataset embeds images there)."""
@@ -106,8 +77,9 @@ def save_sample(directory: str, sample_id: str, sample: ScoredSample) -> str:
         (path / "reference.png").write_bytes(sample.reference_png)
     if sample.render.png:
         (path / "render.png").write_bytes(sample.render.png)
-    errors = [e.__dict__ for e in sample.judgement.errors] if sample.judgement is not None else []
-    (path / "sample.json").write_text(json.dumps({"reward": sample.reward.flat(), "errors": errors}, default=str))
+    detail = sample_detail(sample, sample_id, str(path))
+    errors = detail.pop("errors")
+    (path / "sample.json").write_text(json.dumps({"reward": detail, "errors": errors}, default=str))
     return str(path)
 
 
@@ -142,7 +114,7 @@ class VisualERMRewardManager(RewardManagerBase):
             from recipes.visual_erm.validation import CommonScorer
 
             pipe = self.pipeline()
-            self._common = CommonScorer(self.common_metrics, pipe.pool.render, pipe.render_options,
+            self._common = CommonScorer(self.common_metrics, pipe.backend.render, pipe.render_options,
                                         arm=(self.settings.get("reward") or {}).get("name", ""),
                                         judge_backend=(self.settings.get("judge") or {}).get("backend", ""))
         return self._common
@@ -175,8 +147,7 @@ class VisualERMRewardManager(RewardManagerBase):
             item = self.score_item(data)
         except Exception as e:  # noqa: BLE001 - a malformed row still gets a reward and a status
             log.warning("cannot read sample: %s", e)
-            info = {k: "" if k in STRING_KEYS else 0 for k in EXTRA_KEYS}
-            info["status"] = "bad_sample"
+            info = empty_row("bad_sample")
             if self.common_metrics and self.is_validation(data):
                 info.update(self.common_scorer().empty())
             return {"reward_score": 0.0, "reward_extra_info": info}
@@ -185,7 +156,7 @@ class VisualERMRewardManager(RewardManagerBase):
         sample_dir = ""
         if self.sample_dir and self.sample_rate > 0 and random.random() < self.sample_rate:
             sample_dir = save_sample(self.sample_dir, sample_id, sample)
-        info = extra_info_of(sample, item.task, sample_dir, sample_id)
+        info = sample_row(sample, sample_id, sample_dir)
         if self.common_metrics and self.is_validation(data):
             info.update(await self.common_metrics_of(data, item, sample))
         return {"reward_score": float(sample.reward.total), "reward_extra_info": info}
@@ -205,7 +176,8 @@ def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_
                   **kwargs: Any) -> float:
     """verl requires ``reward.custom_reward_function.path`` whenever its reward model is enabled, or it
     bypasses custom managers; this function is what that key points at. It is a real reward: render
-    success of the response (the render-only baseline), for use with verl's own managers."""
+    success of the response (the render-only baseline), for use with verl's own managers. The full reward as a
+    plain function is ``verm_rl.reward.score`` (the pipeline this manager runs)."""
     from verm_rl.render import render
     from verm_rl.tasks import extract_code
 

@@ -23,9 +23,10 @@ from verl import DataProto
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from recipes.visual_erm.config_check import run_name, run_summary, run_tags
-from recipes.visual_erm.metrics import collect_extra_infos, reward_step_metrics, sample_dirs
+from recipes.visual_erm.metrics import collect_extra_infos, sample_dirs
 from recipes.visual_erm.step_norm import renormalise_step, step_reward_config
 from recipes.visual_erm.validation import common_val_metrics
+from verm_rl.reward.metrics import reward_metrics
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class VisualERMTrainer(PPOTrainerSync):
                                    select_fields=["extra_fields", "rm_scores"])
             infos = collect_extra_infos(data["extra_fields"].tolist())
             scores = [float(s.sum()) for s in data["rm_scores"].unbind()]
-            metrics.update(reward_step_metrics(infos, scores))  # incl. verm/<task>/reward/total per step
+            metrics.update(reward_metrics(infos, scores))  # incl. verm/<task>/reward/total per step
             logging_cfg = self.config.verm.logging
             if global_steps % max(1, int(logging_cfg.log_samples_every)) == 0 and \
                     "wandb" in list(self.config.trainer.logger):

@@ -189,17 +189,17 @@ def test_hydra_override_selects_the_directory(checkout, tmp_path, monkeypatch):
     import_prompts(checkout, out)
     for preset in ("verl_rm", "http", "ray_actor"):
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-            cfg = compose(config_name=f"verm/judge/{preset}", overrides=[
-                f"verm.judge.prompts={out}", "+verm.judge.per_task.table.max_tokens=4096"])
+            cfg = compose(config_name="visual_erm", overrides=[
+                f"verm/judge={preset}", f"verm.judge.prompts={out}", "+verm.judge.per_task.table.max_tokens=4096"])
         inputs = judge_inputs_from_config(dict(cfg.verm.judge))
         assert cfg.verm.judge.profile == "released" and inputs.prompt("table") == TABLE
         assert inputs.prompt_files["svg"] == str((out / "svg.txt").resolve())
         assert inputs.for_task("table").sampling.max_tokens == 4096
         assert inputs.for_task("chart").sampling.max_tokens == 4096 and inputs.for_task("chart").sampling.top_k == 20
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-        cfg = compose(config_name="verm/judge/verl_rm")
+        cfg = compose(config_name="visual_erm", overrides=["verm/judge=verl_rm"])
     assert judge_inputs_from_config(dict(cfg.verm.judge)).prompt_files == {}  # bundled by default
     monkeypatch.setenv("VERM_JUDGE_PROMPTS", str(out))  # or once per cluster user, in the environment
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-        cfg = compose(config_name="verm/judge/verl_rm")
+        cfg = compose(config_name="visual_erm", overrides=["verm/judge=verl_rm"])
     assert judge_inputs_from_config(dict(cfg.verm.judge)).prompt("chart") == CHART

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from recipes.visual_erm.metrics import collect_extra_infos, reward_step_metrics, sample_dirs
+from recipes.visual_erm.metrics import collect_extra_infos, sample_dirs
 from recipes.visual_erm.trainer import VisualERMTrainer, sample_table_rows
+from verm_rl.reward.metrics import reward_metrics
 
 
 def info(task, status, render_ok, verm, severity, judge_status="ok", judge_seconds=0.5, **sev):
@@ -24,12 +25,12 @@ def test_step_metrics_from_extra_fields():
               judge_status="not_judged"), info("table", "parse_failed", 1, 0.5, 0, judge_status="parse_failed"),
               info("table", "ok", 1, 1.0, 0), None]
     infos = collect_extra_infos(fields)
-    m = reward_step_metrics(infos, scores=[1.8, 0.0, 1.5, 2.0, 0.0])
+    m = reward_metrics(infos, scores=[1.8, 0.0, 1.5, 2.0, 0.0])
     assert m["verm/chart/render_rate"] == 0.5 and m["verm/chart/severity/data_error"] == 10
     assert m["verm/chart/render_error/syntax"] == 0.5 and m["verm/chart/reward/total"] == pytest.approx(0.9)
     assert m["verm/table/parse_failure_rate"] == 0.5 and m["verm/table/reward/verm"] == 1.0
     assert m["verm/all/samples"] == 5 and m["verm/all/judge_latency/mean"] == pytest.approx(0.5)
-    assert reward_step_metrics({}) == {}
+    assert reward_metrics({}) == {}
 
 
 def test_sample_rows_read_what_the_manager_wrote(tmp_path):

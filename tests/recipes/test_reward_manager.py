@@ -71,3 +71,15 @@ def test_malformed_sample_gets_a_reward_and_a_status(ray_cluster, tiny_vlm_path)
     out = manager.loop.run_until_complete(manager.run_single(data[0:1]))
     assert out["reward_score"] == 0.0 and out["reward_extra_info"]["status"] == "bad_sample"
     assert set(out["reward_extra_info"]) == set(EXTRA_KEYS)
+
+
+def test_plain_score_gives_the_rewards_of_the_verl_path(cpu_step_result):
+    """``verm_rl.reward.score`` (local render workers, no Ray) on the CPU job's batch: the same rewards and
+    statuses as verl's reward loop with our manager (Ray render pool), since both run one ``RewardPipeline``."""
+    from verm_rl.reward import score
+
+    r = cpu_step_result
+    rewards, details = score(r["tasks"], r["responses"], r["references"])
+    assert rewards == pytest.approx(list(r["scores"]))
+    assert [d["status"] for d in details] == list(r["infos"]["status"])
+    assert [d["severity"] for d in details] == list(r["infos"]["severity"])

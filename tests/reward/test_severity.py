@@ -90,7 +90,10 @@ def test_judge_failure_is_counted_and_rewarded():
 
 
 def test_flat_breakdown_has_every_category():
-    flat = visual_erm_reward(OK, judged("svg", 2, category="style_error"), "svg").flat()
+    from verm_rl.reward import ScoredSample, sample_detail
+
+    judgement = judged("svg", 2, category="style_error")
+    flat = sample_detail(ScoredSample(visual_erm_reward(OK, judgement, "svg"), OK, judgement))
     assert flat["sev_style_error"] == 2 and flat["n_style_error"] == 1
     assert {"sev_shape_error", "sev_structure_error", "sev_text_symbol_error", "sev_other"} <= flat.keys()
     assert flat["total"] == pytest.approx(1.96)

@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from reward_workers.factory import build_pipeline
-from reward_workers.pipeline import ScoreItem
 from tests.render.programs import GOOD_CHART, GOOD_SVG, GOOD_TABLE_HTML
+from verm_rl.reward import ScoreItem
 
 
 def items():
@@ -34,7 +34,7 @@ def test_baseline_rewards(ray_cluster, reward):
         assert out.samples[0].reward.status == "judge_failed"  # TEDS is for tables: counted, fallback reward
     else:
         assert totals[:3] == [1.0, 1.0, 1.0]
-    pipe.pool.shutdown()
+    pipe.backend.shutdown()
 
 
 def test_dino_on_a_judge_actor(ray_cluster, tmp_path):
@@ -44,15 +44,15 @@ def test_dino_on_a_judge_actor(ray_cluster, tmp_path):
     pipe = build_pipeline({
         "render": {"pool_name": f"d_{uuid.uuid4().hex[:6]}", "pool_size": 1, "num_cpus_per_actor": 0},
         "reward": {"name": "dino", "w_render": 0.0, "w_verm": 0.9, "w_format": 0.1,
-                   "dino": {"model_path": path, "name": f"dino_{uuid.uuid4().hex[:6]}", "num_gpus": 1,
-                            "num_cpus": 0}}})
+                   "dino": {"model_path": path, "name": f"dino_{uuid.uuid4().hex[:6]}", "num_actors": 1,
+                            "num_gpus": 1, "num_cpus": 0}}})  # no verm.cluster here: the count is explicit
     out = asyncio.run(pipe.score(items()))
     totals = [s.reward.total for s in out.samples]
     assert totals[0] == pytest.approx(1.0, abs=1e-4)  # identical render: 0.9 * 1 + 0.1 * format
     assert totals[3] == 0.0  # no code: no format either
     assert all(s.judgement.similarity is not None for s in out.samples[:3])
     pipe.judge.shutdown()
-    pipe.pool.shutdown()
+    pipe.backend.shutdown()
 
 
 def test_dedup_key_includes_programs_for_judges_that_read_them(ray_cluster):
@@ -69,7 +69,7 @@ def test_dedup_key_includes_programs_for_judges_that_read_them(ray_cluster):
         out = asyncio.run(pipe.score(batch))
         assert out.samples[0].render.png == out.samples[1].render.png  # same pixels
         results[reward] = out
-        pipe.pool.shutdown()
+        pipe.backend.shutdown()
     teds = results["teds"].samples
     assert teds[0].reward.total == pytest.approx(2.0) and teds[1].reward.total < 2.0  # tbody is a node in TEDS
     assert not teds[1].dedup_hit

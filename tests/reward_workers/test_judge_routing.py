@@ -11,10 +11,11 @@ import uuid
 
 import pytest
 
-from reward_workers import RenderPool, RewardPipeline, ScoreItem
+from reward_workers import RenderPool
 from reward_workers.factory import build_judge, check_routable
 from tests.render.programs import GOOD_CHART
 from verm_rl.judge.http import HttpJudge, loopback_endpoints
+from verm_rl.reward import RewardPipeline, ScoreItem
 
 
 def test_loopback_endpoints_are_recognised():
@@ -42,13 +43,13 @@ def test_judge_failures_are_loud(ray_cluster, caplog):
         judge = HttpJudge(endpoints=["127.0.0.1:9"], retries=0, connect_timeout_s=1)
         pipe = RewardPipeline(pool, judge, warn_every_failures=2)
         items = [ScoreItem("chart", f"```python\n{GOOD_CHART}\n```", reference_source=GOOD_CHART)] * 4
-        with caplog.at_level(logging.WARNING, logger="reward_workers.pipeline"):
+        with caplog.at_level(logging.WARNING, logger="verm_rl.reward.pipeline"):
             result = asyncio.run(pipe.score(items))
         assert [s.reward.status for s in result.samples] == ["judge_failed"] * 4
-        alarms = [r.getMessage() for r in caplog.records if r.name == "reward_workers.pipeline"]
+        alarms = [r.getMessage() for r in caplog.records if r.name == "verm_rl.reward.pipeline"]
         assert len(alarms) == 3  # failures 1, 2 and 4
         assert "judge failed for 4 of 4 samples (100%)" in alarms[-1] and "fallback reward" in alarms[-1]
         assert "ConnectError" in alarms[-1]
-        assert pipe.alarm.failed == 4 and result.metrics["judge_failure_rate"] == 1.0
+        assert pipe.alarm.failed == 4 and result.metrics["verm/all/judge_failure_rate"] == 1.0
     finally:
         pool.shutdown()

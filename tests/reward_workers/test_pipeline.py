@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from reward_workers import RenderPool, RewardPipeline, ScoreItem
+from reward_workers import RenderPool
 from tests.render.programs import GOOD_CHART, GOOD_SVG, GOOD_TABLE_HTML
 from verm_rl.judge.http import HttpJudge
-from verm_rl.reward import SeverityRewardConfig
+from verm_rl.reward import RewardPipeline, ScoreItem, SeverityRewardConfig
 
 WRONG_CHART = GOOD_CHART.replace("[3, 1, 4, 1, 5]", "[3, 1, 4, 1, 9]")
 
@@ -54,11 +54,12 @@ def test_pipeline_scores_correct_wrong_and_broken(pool, scripted_server):
     assert result.samples[1].reward.severity_by_category == {"data_error": 3}
     assert result.samples[6].dedup_hit and not result.samples[0].dedup_hit
     assert len(server.requests) == 4  # 5 judgeable samples, one duplicate
-    m = result.metrics
-    assert m["render_rate"] == pytest.approx(5 / 7) and m["dedup_hits"] == 1
+    m = {k.removeprefix("verm/all/"): v for k, v in result.metrics.items()}
+    assert m["render_rate"] == pytest.approx(5 / 7) and m["dedup_rate"] == pytest.approx(1 / 7)
     assert m["status/no_code"] == pytest.approx(1 / 7) and m["render_error/runtime"] == pytest.approx(1 / 7)
-    assert m["judge_latency_p95"] >= m["judge_latency_p50"] > 0
+    assert m["judge_latency/p95"] >= m["judge_latency/p50"] > 0
     assert m["parse_failure_rate"] == 0 and m["judge_failure_rate"] == 0
+    assert result.metrics["verm/chart/samples"] == 5 and result.seconds > 0
 
 
 def test_reference_png_given_directly_and_reference_failure(pool, scripted_server):
@@ -74,7 +75,7 @@ def test_reference_png_given_directly_and_reference_failure(pool, scripted_serve
     assert [s.reward.status for s in result.samples[1:]] == ["judge_failed", "judge_failed"]
     assert "reference render failed: syntax" in result.samples[1].judgement.raw
     assert all(s.reward.total == pytest.approx(2.0) for s in result.samples[1:])  # fallback: batch mean 1.0
-    assert result.metrics["judge_failure_rate"] == pytest.approx(2 / 3)
+    assert result.metrics["verm/all/judge_failure_rate"] == pytest.approx(2 / 3)
 
 
 def test_unreachable_judge_still_gives_every_sample_a_reward(pool):
@@ -83,7 +84,7 @@ def test_unreachable_judge_still_gives_every_sample_a_reward(pool):
                                      ScoreItem("chart", "no code here", reference_source=GOOD_CHART)]))
     assert [s.reward.status for s in result.samples] == ["judge_failed", "no_code"]
     assert [s.reward.total for s in result.samples] == [pytest.approx(1.5), 0.0]
-    assert result.metrics["judge_failure_rate"] == 0.5
+    assert result.metrics["verm/all/judge_failure_rate"] == 0.5
 
 
 def test_score_one_batches_concurrent_callers(pool, scripted_server):

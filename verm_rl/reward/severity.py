@@ -14,12 +14,11 @@ term, and ``failure_value`` (−4) for every failure (no code, failed or blank r
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from verm_rl.judge.schema import Judgement
 from verm_rl.render.result import RenderResult
-from verm_rl.tasks import CATEGORIES
 
 RELEASED_MAX_SEVERITY = 50.0  # "empirical, from RM statistics" in the released reward code
 RELEASED_FALLBACK_SEVERITY = 25.0  # the released chart/SVG reward's Σseverity after failed parses
@@ -79,7 +78,7 @@ def released_reward_options(reward_cfg: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class RewardBreakdown:
-    """Every part of one sample's reward (what goes into verl's reward_extra_info)."""
+    """Every part of one sample's reward (flattened with its render and judgement by ``record.sample_row``)."""
 
     task: str
     total: float
@@ -93,14 +92,6 @@ class RewardBreakdown:
     count_by_category: dict[str, int] = field(default_factory=dict)
     fallback_used: bool = False
     format: float = 0.0  # 1 when the response had a fenced code block
-
-    def flat(self) -> dict[str, Any]:
-        """Flat scalars for logging: render_ok, verm, severity, sev_<category>, n_<category>, …"""
-        out: dict[str, Any] = {k: v for k, v in asdict(self).items() if not isinstance(v, dict)}
-        for cat in CATEGORIES[self.task] + ("other",):
-            out[f"sev_{cat}"] = self.severity_by_category.get(cat, 0)
-            out[f"n_{cat}"] = self.count_by_category.get(cat, 0)
-        return out
 
 
 def severity_reward(total_severity: float, norm: float) -> float:

@@ -1,4 +1,10 @@
-"""The reward pipeline: render (pool) → de-duplicate → judge → reward, for a batch of responses."""
+"""The reward pipeline: render → de-duplicate → judge → reward, for a batch of responses.
+
+Ray-free: it renders through any ``RenderBackend`` (the local worker pool of ``verm_rl.render.local_pool``
+in a script, the Ray ``reward_workers.RenderPool`` in training) and judges through any ``JudgeBackend``.
+``verm_rl.reward.scoring.score`` is the plain function over it; verl's reward manager streams into
+``RewardPipeline.score_one``.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +13,29 @@ import hashlib
 import logging
 import re
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
-from reward_workers.render_pool import RenderPool
 from verm_rl.judge import JudgeBackend, Judgement, JudgeRequest, failed_judgement
 from verm_rl.judge.batcher import DynamicBatcher
-from verm_rl.render import RenderResult
-from verm_rl.reward import RewardBreakdown, SeverityRewardConfig, score_batch
+from verm_rl.render.result import RenderResult
+from verm_rl.reward.metrics import reward_metrics
+from verm_rl.reward.record import columns, sample_row
+from verm_rl.reward.severity import RewardBreakdown, SeverityRewardConfig, score_batch
 from verm_rl.tasks import extract_code
 
 log = logging.getLogger(__name__)
 FENCED = re.compile(r"```[ \t]*[A-Za-z0-9_+-]+[^\n]*\n")  # a ```lang block: VinciCoder's format reward
+
+
+@runtime_checkable
+class RenderBackend(Protocol):
+    """Where programs are rendered: one async call that never raises for a bad program (a failed render is a
+    ``RenderResult`` with its ``error_kind``). ``LocalRenderPool`` and the Ray ``RenderPool`` both are one."""
+
+    async def render(self, task: str, source: str | None, **options: Any) -> RenderResult:
+        ...
 
 
 @dataclass
@@ -37,6 +51,10 @@ class ScoreItem:
 
 @dataclass
 class ScoredSample:
+    """One sample's reward with what produced it: the candidate's render, the verdict (None when the sample
+    was never judged: no code, failed render), the reference image used, and whether the verdict was shared
+    with an identical pair earlier in the batch (``dedup_hit``: no judge call of its own)."""
+
     reward: RewardBreakdown
     render: RenderResult
     judgement: Judgement | None
@@ -46,8 +64,11 @@ class ScoredSample:
 
 @dataclass
 class PipelineResult:
+    """The scored samples in input order, ``reward_metrics`` of the batch, and the call's wall seconds."""
+
     samples: list[ScoredSample]
     metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 class FallbackAlarm:
@@ -74,10 +95,12 @@ class FallbackAlarm:
 class RewardPipeline:
     """``await pipeline.score(items)``: every item gets a reward and a status, whatever fails."""
 
-    def __init__(self, render_pool: RenderPool, judge: JudgeBackend, reward: SeverityRewardConfig | None = None,
+    def __init__(self, backend: RenderBackend, judge: JudgeBackend, reward: SeverityRewardConfig | None = None,
                  render_options: dict[str, Any] | None = None, reference_cache_size: int = 4096,
                  batch_window_ms: float = 50.0, max_batch_size: int = 256, warn_every_failures: int = 50):
-        self.pool = render_pool
+        if not callable(getattr(backend, "render", None)):
+            raise TypeError(f"{type(backend).__name__} is not a RenderBackend: it has no async render(task, source)")
+        self.backend = backend
         self.judge = judge
         self.reward_cfg = reward or SeverityRewardConfig()
         self.render_options = render_options or {}
@@ -87,12 +110,23 @@ class RewardPipeline:
         self._batcher: DynamicBatcher[ScoreItem, ScoredSample] = DynamicBatcher(
             self._score_samples, max_batch_size, batch_window_ms)
 
+    async def _render(self, task: str, source: str) -> RenderResult:
+        """The backend's render; a backend that raises (a bad option, a broken worker) gives a ``crash`` result
+        for this sample only (the Ray pool already does this inside its actors)."""
+        try:
+            return await self.backend.render(task, source, **self.render_options)
+        except Exception as e:  # noqa: BLE001 - every sample still gets a reward and a status
+            log.warning("render backend %s raised: %s: %s", type(self.backend).__name__, type(e).__name__, e)
+            return RenderResult.failure("crash", f"render backend raised {type(e).__name__}: {e}")
+
     async def _reference(self, task: str, source: str) -> RenderResult:
         key = hashlib.blake2b(f"{task}\0{source}".encode(), digest_size=16).hexdigest()
         if key in self._ref_cache:
             self._ref_cache.move_to_end(key)
             return self._ref_cache[key]
-        result = await self.pool.render(task, source, **self.render_options)
+        result = await self._render(task, source)
+        if result.error_kind == "crash":  # transient (a dead worker): render it again next time
+            return result
         self._ref_cache[key] = result
         while len(self._ref_cache) > self._ref_cache_size:
             self._ref_cache.popitem(last=False)
@@ -102,7 +136,7 @@ class RewardPipeline:
         code = extract_code(item.task, item.response)
         if code is None:
             return RenderResult.failure("no_code", "no program found in the response"), None
-        return await self.pool.render(item.task, code, **self.render_options), code
+        return await self._render(item.task, code), code
 
     async def _reference_png(self, item: ScoreItem) -> tuple[bytes | None, str]:
         if item.reference_png:
@@ -111,6 +145,18 @@ class RewardPipeline:
             ref = await self._reference(item.task, item.reference_source)
             return (ref.png, "") if ref.ok else (None, f"reference render failed: {ref.error_kind}: {ref.message}")
         return None, "no reference image or program"
+
+    async def _judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
+        """The judge's verdicts; a judge that raises or miscounts (backends should not) fails its requests."""
+        start = time.monotonic()
+        try:
+            verdicts = await self.judge.judge(requests)
+            if len(verdicts) != len(requests):
+                raise RuntimeError(f"{len(verdicts)} verdicts for {len(requests)} requests")
+            return list(verdicts)
+        except Exception as e:  # noqa: BLE001 - every sample still gets a reward and a status
+            why = f"judge {type(self.judge).__name__} raised {type(e).__name__}: {e}"
+            return [failed_judgement(r.task, "judge_failed", why, time.monotonic() - start) for r in requests]
 
     async def _score_samples(self, items: list[ScoreItem]) -> list[ScoredSample]:
         rendered, refs = await asyncio.gather(
@@ -131,7 +177,7 @@ class RewardPipeline:
                 req = JudgeRequest(item.task, ref_png, render.png, item.reference_source, code)
                 keys.append(req.key(self.judge.reads_sources))
                 unique.setdefault(keys[-1], req)
-        judged = dict(zip(unique, await self.judge.judge(list(unique.values())), strict=True)) if unique else {}
+        judged = dict(zip(unique, await self._judge(list(unique.values())), strict=True)) if unique else {}
         seen: set[str] = set()
         judgements: list[Judgement | None] = []
         hits: list[bool] = []
@@ -156,40 +202,10 @@ class RewardPipeline:
         """Score a batch; batch_max normalisation and the parse fallback see this batch."""
         start = time.monotonic()
         samples = await self._score_samples(items)
-        return PipelineResult(samples, batch_metrics(samples, time.monotonic() - start))
+        metrics = reward_metrics(columns(sample_row(s) for s in samples), [s.reward.total for s in samples])
+        return PipelineResult(samples, metrics, time.monotonic() - start)
 
     async def score_one(self, item: ScoreItem) -> ScoredSample:
         """Score one sample; concurrent calls within ``batch_window_ms`` are scored as one batch
         (de-duplication and batch normalisation then work for streaming callers such as verl)."""
         return await self._batcher.submit(item)
-
-
-def batch_metrics(samples: list[ScoredSample], seconds: float) -> dict[str, float]:
-    """Batch metrics: render rate, failure rates, judge latency p50/p95, de-dup hits, reward means."""
-    n = max(len(samples), 1)
-    statuses = Counter(s.reward.status for s in samples)
-    render_errors = Counter(s.render.error_kind for s in samples if not s.render.ok)
-    latencies = np.asarray([s.judgement.seconds for s in samples
-                            if s.judgement is not None and s.judgement.status != "judge_failed"] or [0.0])
-    render_secs = np.asarray([s.render.seconds for s in samples] or [0.0])
-    ok = [s.reward for s in samples if s.reward.status == "ok"]
-    metrics: dict[str, float] = {
-        "samples": float(len(samples)),
-        "render_rate": sum(s.render.ok for s in samples) / n,
-        "parse_failure_rate": statuses["parse_failed"] / n,
-        "judge_failure_rate": statuses["judge_failed"] / n,
-        "dedup_hits": float(sum(s.dedup_hit for s in samples)),
-        "judge_latency_p50": float(np.percentile(latencies, 50)),
-        "judge_latency_p95": float(np.percentile(latencies, 95)),
-        "render_seconds_p50": float(np.percentile(render_secs, 50)),
-        "render_seconds_p95": float(np.percentile(render_secs, 95)),
-        "reward_mean": float(np.mean([s.reward.total for s in samples])) if samples else 0.0,
-        "verm_mean": float(np.mean([r.verm for r in ok])) if ok else 0.0,
-        "severity_mean": float(np.mean([r.severity for r in ok])) if ok else 0.0,
-        "seconds": seconds,
-    }
-    for status, count in statuses.items():
-        metrics[f"status/{status}"] = count / n
-    for kind, count in render_errors.items():
-        metrics[f"render_error/{kind}"] = count / n
-    return metrics

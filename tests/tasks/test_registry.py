@@ -192,8 +192,9 @@ def test_a_fourth_task_runs_from_response_to_reward(ascii_task):
     assert rewards["two_lines_wrong"].total < rewards["one_glyph"].total
     assert {e.category for e in judgements["two_lines_wrong"].errors} == {"glyph_error", "layout_error"}
     assert rewards["no_code"].total == 0.0 and rewards["no_code"].status == "no_code"
-    flat = rewards["two_lines_wrong"].flat()  # the task's own categories reach the logged metrics
-    assert flat["n_glyph_error"] == 2 and flat["sev_layout_error"] == 3 and "sev_data_error" not in flat
+    wrong = rewards["two_lines_wrong"]  # the reward counts the task's own categories
+    assert wrong.count_by_category == {"glyph_error": 2, "layout_error": 1}
+    assert wrong.severity_by_category == {"glyph_error": 1 + 2, "layout_error": 3}  # JELLO: 1 glyph; WORD: 2
 
 
 def test_the_toy_task_is_visible_through_every_view(ascii_task):

@@ -32,7 +32,7 @@ from verm_rl.judge.prompts import load_prompt
 from verm_rl.judge.schema import JudgedError, Judgement
 from verm_rl.judge.structural import StructuralJudge
 from verm_rl.render.result import RenderFailure, RenderResult
-from verm_rl.reward import score_batch
+from verm_rl.reward import ROW_KEYS, ScoredSample, sample_row, score_batch
 from verm_rl.tasks import (
     CATEGORIES,
     CATEGORY_KEY,
@@ -195,6 +195,10 @@ def test_a_fourth_task_runs_from_response_to_reward(ascii_task):
     wrong = rewards["two_lines_wrong"]  # the reward counts the task's own categories
     assert wrong.count_by_category == {"glyph_error": 2, "layout_error": 1}
     assert wrong.severity_by_category == {"glyph_error": 1 + 2, "layout_error": 3}  # JELLO: 1 glyph; WORD: 2
+    # ... and so does the one flattener every logger reads (the task was registered after it was imported)
+    row = sample_row(ScoredSample(wrong, samples[2][1], judgements["two_lines_wrong"]))
+    assert row["n_glyph_error"] == 2 and row["sev_layout_error"] == 3 and row["n_other"] == 0
+    assert set(ROW_KEYS) == set(row) and row["task"] == "ascii"
 
 
 def test_the_toy_task_is_visible_through_every_view(ascii_task):

@@ -8,20 +8,47 @@ trainer's batch-max re-normalisation, the sample folders and ``score()``'s detai
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from verm_rl.tasks import CATEGORIES
+from verm_rl.tasks import CATEGORIES, OTHER_CATEGORY
 
 if TYPE_CHECKING:
     from verm_rl.reward.pipeline import ScoredSample
 
-ALL_CATEGORIES = sorted({c for cats in CATEGORIES.values() for c in cats} | {"other"})
-ROW_KEYS = (["task", "status", "render_ok", "render_error", "render_reward", "verm_reward", "severity",
+BASE_KEYS = ("task", "status", "render_ok", "render_error", "render_reward", "verm_reward", "severity",
              "severity_judged", "norm", "format", "judge_status", "parse_ok", "judge_seconds", "render_seconds",
-             "dedup_hit", "fallback_used", "sample_id", "sample_dir"]
-            + [f"sev_{c}" for c in ALL_CATEGORIES] + [f"n_{c}" for c in ALL_CATEGORIES])
+             "dedup_hit", "fallback_used", "sample_id", "sample_dir")
+
+
+def all_categories() -> list[str]:
+    """Every registered task's categories and ``other``, sorted; read from the registry at each call, so a
+    task registered after this module was imported has its ``sev_``/``n_`` columns too."""
+    return sorted({c for cats in CATEGORIES.values() for c in cats} | {OTHER_CATEGORY})
+
+
+def row_keys() -> tuple[str, ...]:
+    return BASE_KEYS + tuple(f"sev_{c}" for c in all_categories()) + tuple(f"n_{c}" for c in all_categories())
+
+
+class _RowKeys(Sequence[str]):
+    """``row_keys()`` as a live read-only sequence (the same keys for every sample of a batch)."""
+
+    def __getitem__(self, i: Any) -> Any:
+        return row_keys()[i]
+
+    def __len__(self) -> int:
+        return len(row_keys())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(row_keys())
+
+    def __repr__(self) -> str:
+        return repr(row_keys())
+
+
+ROW_KEYS: Sequence[str] = _RowKeys()
 STRING_KEYS = ("task", "status", "render_error", "judge_status", "sample_id", "sample_dir")
 
 
@@ -41,7 +68,7 @@ def sample_row(sample: ScoredSample, sample_id: str = "", sample_dir: str = "") 
         "dedup_hit": int(sample.dedup_hit), "fallback_used": int(r.fallback_used), "sample_id": sample_id,
         "sample_dir": sample_dir,
     }
-    for c in ALL_CATEGORIES:
+    for c in all_categories():
         row[f"sev_{c}"] = int(r.severity_by_category.get(c, 0))
         row[f"n_{c}"] = int(r.count_by_category.get(c, 0))
     return row
@@ -49,7 +76,7 @@ def sample_row(sample: ScoredSample, sample_id: str = "", sample_dir: str = "") 
 
 def empty_row(status: str, task: str = "") -> dict[str, Any]:
     """``ROW_KEYS`` for a sample that could not even be read (scored 0 with ``status``)."""
-    row: dict[str, Any] = {k: "" if k in STRING_KEYS else 0 for k in ROW_KEYS}
+    row: dict[str, Any] = {k: "" if k in STRING_KEYS else 0 for k in row_keys()}
     row.update(status=status, task=task)
     return row
 

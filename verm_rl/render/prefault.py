@@ -71,7 +71,7 @@ def to_runs(pages: set[int], gap_pages: int = MERGE_GAP_PAGES) -> Runs:
     return [(lo, hi - lo) for lo, hi in runs]
 
 
-def profile(render: Callable[[], object], timeout_s: float = 60.0) -> Runs:
+def profile(render: Callable[[], object]) -> Runs:
     """The pages ``render`` dirties in a child forked from this process (``render`` must be trusted
     code: the warm-up chart). Empty when pagemap cannot be read (then nothing is pre-faulted)."""
     try:

@@ -142,3 +142,28 @@ def test_prefault_profile_finds_written_pages_and_keeps_contents():
     assert os.read(r, 1) == b"1"
     os.close(r)
     os.waitpid(pid, 0)
+
+
+def test_a_spare_that_died_is_replaced_not_reported():
+    """A spare killed while it waits (OOM killer, an operator) costs its render nothing."""
+    import signal
+
+    from verm_rl.render.renderers import renderer_for
+    from verm_rl.render.worker import DEFAULT_PREIMPORT, Forker, preimport
+
+    preimport(DEFAULT_PREIMPORT)  # as the worker does: a child dropped to nobody may not read the stdlib
+    forker = Forker()
+    request = RenderRequest("chart", GOOD_CHART, RenderOptions().resolved("chart"), renderer_for("chart"))
+    try:
+        first = forker.render(request)
+        forker.prepare()
+        os.kill(forker.spare.pid, signal.SIGKILL)
+        time.sleep(0.2)
+        second = forker.render(request)
+        forker.prepare()
+        third = forker.render(request)
+    finally:
+        forker.stop()
+    assert first.ok and second.ok and third.ok, (first.message, second.message, third.message)
+    assert second.meta["timings"]["spare"] == 0.0 and third.meta["timings"]["spare"] == 1.0
+    assert first.png == second.png == third.png

@@ -240,7 +240,7 @@ class Forker:
     def _take(self, cfg: SandboxConfig, target: str) -> tuple[Child, bool]:
         spare = self.spare
         self.spare = None
-        if spare is not None and spare.cfg == cfg and target in spare.targets:
+        if spare is not None and spare.cfg == cfg and target in spare.targets and _running(spare.pid):
             self.spares_used += 1
             return spare, True
         if spare is not None:
@@ -265,8 +265,16 @@ class Forker:
                                request.renderer.check_blank).encode()
         try:
             _write_all(child.req_fd, message)
-        except OSError:  # the spare died while waiting (killed from outside): its status says how
-            pass
+        except OSError:  # a spare that died in the meantime is not this render's failure: a fresh child
+            if spare:
+                self.spare = child
+                self.discard_spare()
+                self.reap()
+                child, spare = self._fork(cfg), False
+                try:
+                    _write_all(child.req_fd, message)
+                except OSError:  # it died too: its exit status becomes the result below
+                    pass
         cap = int(options.max_png_mb) * 2**20 + 2**20
         try:
             data, cut = _read_frame(child.res_fd, start + options.timeout, cap)
@@ -297,6 +305,14 @@ class Forker:
     def stop(self) -> None:
         self.discard_spare()
         self.reap()
+
+
+def _running(pid: int) -> bool:
+    """Whether a child of ours has not exited yet (an exited one stays a zombie for ``reap``)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
 
 
 def _write_all(fd: int, data: bytes) -> None:

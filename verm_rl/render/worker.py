@@ -16,6 +16,7 @@ was set up with; otherwise it is discarded and a fresh child forked at once.
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import importlib
 import logging
@@ -102,6 +103,7 @@ def _open_bundled_fonts() -> None:
 
 
 SIGNAL_KINDS = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "too_large"}
+F_SETPIPE_SZ = 1031
 
 
 def _kill_group(pid: int) -> None:
@@ -196,6 +198,10 @@ class Forker:
         scratch = tempfile.mkdtemp(prefix="verm_render_")
         base_vsize = current_vsize()
         req_r, req_w = os.pipe()
+        try:  # room for a whole request (max_source_kb 512 by default): sending it never blocks
+            fcntl.fcntl(req_w, F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
         res_r, res_w = os.pipe()
         forked_at = time.monotonic()
         pid, layers = fork_isolated()

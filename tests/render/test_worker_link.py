@@ -121,16 +121,17 @@ def test_prefault_profile_finds_written_pages_and_keeps_contents():
     child changes no byte."""
     from verm_rl.render import prefault
 
-    block = bytearray(os.urandom(64 * 1024))
+    block = bytearray(os.urandom(1 << 20))  # offsets below lie on pages holding nothing else
     address = prefault.ctypes.addressof((prefault.ctypes.c_char * len(block)).from_buffer(block))
 
     def touch() -> None:
-        block[100] ^= 1
-        block[40_000] ^= 1
+        block[200_000] ^= 1
+        block[600_000] ^= 1
 
     runs = prefault.profile(touch)
     covered = lambda a: any(lo <= a < lo + size for lo, size in runs)  # noqa: E731
-    assert covered(address + 100) and covered(address + 40_000)
+    assert covered(address + 200_000) and covered(address + 600_000)
+    assert not covered(address + 400_000)  # a page it did not write
     before = bytes(block)
     r, w = os.pipe()
     pid = os.fork()

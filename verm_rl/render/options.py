@@ -3,7 +3,7 @@ config read them from here)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 # Wall clock that kills a render, per task, when ``RenderOptions.timeout_s`` is None (upstream's timeouts).
@@ -42,10 +42,11 @@ class RenderOptions:
     trace: bool = False  # chart only: also describe the figure (RenderResult.meta["trace"]) for the critic
 
     def replace(self, **overrides: Any) -> RenderOptions:
-        known = {f.name for f in fields(self)}
-        unknown = set(overrides) - known
+        if not overrides:
+            return self
+        unknown = set(overrides) - _NAMES
         if unknown:
-            raise TypeError(f"unknown render option(s) {sorted(unknown)}; known: {sorted(known)}")
+            raise TypeError(f"unknown render option(s) {sorted(unknown)}; known: {sorted(_NAMES)}")
         return replace(self, **overrides)
 
     def resolved(self, task: str) -> RenderOptions:
@@ -66,11 +67,17 @@ class RenderOptions:
         return {k: int(getattr(self, k)) for k in CAP_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _NAMES}  # flat values: no deep copy (asdict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RenderOptions:
-        return cls().replace(**data)
+        unknown = set(data) - _NAMES
+        if unknown:
+            raise TypeError(f"unknown render option(s) {sorted(unknown)}; known: {sorted(_NAMES)}")
+        return cls(**data)
+
+
+_NAMES = frozenset(f.name for f in fields(RenderOptions))
 
 
 __all__ = ["CAP_FIELDS", "DEFAULT_TIMEOUT_S", "RenderOptions", "TASK_TIMEOUT_S"]

@@ -188,7 +188,6 @@ class Forker:
         self.spare: Child | None = None
         self.finished: list[Child] = []  # answered children to reap off the critical path
         self.last_cfg: SandboxConfig | None = None
-        self.spares_used = self.forks = 0
 
     def load(self, spec: RendererSpec) -> None:
         if spec.target not in self.renderers:
@@ -217,7 +216,6 @@ class Forker:
                 os._exit(70)
         os.close(req_r)
         os.close(res_w)
-        self.forks += 1
         return Child(pid, req_w, res_r, scratch, cfg, frozenset(self.renderers), forked_at)
 
     def prepare(self) -> None:
@@ -247,7 +245,6 @@ class Forker:
         spare = self.spare
         self.spare = None
         if spare is not None and spare.cfg == cfg and target in spare.targets and _running(spare.pid):
-            self.spares_used += 1
             return spare, True
         if spare is not None:
             self.spare = spare

@@ -5,6 +5,9 @@
 
 Charts: (a) a cold `python script.py` subprocess per render (upstream Visual-ERM / ChartMimic),
 (b) our sandboxed fork from a warm worker, (c) in-process exec with no isolation (the ceiling).
+(b) and (c) alternate per program, so (b) comes after an idle gap (the worker prepares the next
+render's child between requests); (b2) is a second sandboxed render straight after (b), with no gap:
+a saturated worker's rate. The load average is printed before and after.
 SVG: bare cairosvg in this process vs our long-lived sandboxed SVG child, on 120 icon-like SVGs
 from the synthetic generator (same size and background).
 Tables: a Chromium command-line screenshot per table (upstream's html2image way), a fresh
@@ -45,6 +48,24 @@ def interleaved_rates(fns, items, repeats: int) -> list[float]:
                 fn(item)
                 totals[i] += time.perf_counter() - start
     return [repeats * len(items) / t for t in totals]
+
+
+def phases(renderer, charts: list[str], n: int = 3) -> str:
+    """Median milliseconds of each phase of a sandboxed chart render (``meta["timings"]``)."""
+    import statistics
+
+    seen: dict[str, list[float]] = {}
+    for _ in range(n):
+        for source in charts:
+            time.sleep(0.05)  # as in (b): the worker had a moment between requests
+            for k, v in renderer.render("chart", source).meta.get("timings", {}).items():
+                seen.setdefault(k, []).append(v)
+    return ", ".join(f"{k} {1000 * statistics.median(v):.1f}" if k != "spare" else f"spare {statistics.mean(v):.0%}"
+                     for k, v in seen.items())
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def rate(fn, items, repeats: int) -> float:
@@ -159,7 +180,7 @@ def main() -> None:
     examples = bundled_examples()
     charts = [e.source for e in examples if e.task == "chart"]
     tables = [e.source for e in examples if e.task == "table"]
-    print(f"machine: {os.cpu_count()} cores; {len(charts)} chart programs, {len(tables)} tables")
+    print(f"machine: {os.cpu_count()} cores; {len(charts)} chart programs, {len(tables)} tables; {load()}")
 
     with Renderer() as renderer:
         def sandboxed(source: str) -> None:
@@ -178,13 +199,17 @@ def main() -> None:
         print(f"user: uid {os.getuid()}")
         if "chart" in sections:
             c_cold = rate(cold_subprocess_chart, charts, max(1, args.repeats // 2))
-            c_ours, c_inproc = interleaved_rates([sandboxed, in_process_chart], charts, args.repeats)
+            c_ours, c_b2b, c_inproc = interleaved_rates([sandboxed, sandboxed, in_process_chart], charts,
+                                                        args.repeats)
             print(f"chart (a) cold subprocess   {c_cold:6.2f} renders/s")
             print(f"chart (b) sandboxed fork     {c_ours:6.2f} renders/s  (layers: "
                   f"{renderer.render('chart', charts[0]).meta.get('layers')})")
+            print(f"chart (b2) same, back to back{c_b2b:6.2f} renders/s")
             print(f"chart (c) in-process exec    {c_inproc:6.2f} renders/s")
-            ratios += [("chart sandboxed/cold-subprocess", c_ours / c_cold), ("chart sandboxed/in-process",
-                                                                               c_ours / c_inproc)]
+            print(f"chart (b) phases (ms, median): {phases(renderer, charts)}")
+            ratios += [("chart sandboxed/cold-subprocess", c_ours / c_cold),
+                       ("chart sandboxed/in-process", c_ours / c_inproc),
+                       ("chart sandboxed back-to-back/in-process", c_b2b / c_inproc)]
         if "svg" in sections:
             svgs = icons()
             s_ours, s_bare = interleaved_rates([sandboxed_svg, bare_cairosvg], svgs, max(1, args.repeats // 4))
@@ -209,6 +234,7 @@ def main() -> None:
               f"last fifth {late:.0f} MB, growth {late - early:+.0f} MB)")
     for name, value in ratios:
         print(f"ratio {name}: {value:.2f}x")
+    print(f"end: {load()}")
 
 
 if __name__ == "__main__":

@@ -25,3 +25,22 @@ GOOD_TABLE_HTML = (
     "<table><tr><th>Name</th><th>Score</th></tr><tr><td>Ada</td><td>91</td></tr>"
     '<tr><td colspan="2">total 91</td></tr></table>'
 )
+
+
+def render_toy_bars(source: str, options, meta: dict) -> bytes:
+    """A toy fourth task for the renderer registry: whitespace-separated numbers drawn as bars.
+    Runs in the sandboxed child like a chart; "boom" raises (a typed ``runtime`` result)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    if source.strip() == "boom":
+        raise ValueError("boom")
+    values = [float(v) for v in source.split()]
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.bar(range(len(values)), values)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=int(options.dpi))
+    plt.close(fig)
+    meta["bars"] = len(values)
+    return buf.getvalue()

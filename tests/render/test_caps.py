@@ -65,21 +65,22 @@ def test_wall_clock_per_task(renderer, task, source, opts, good):
 
 def test_svg_server_is_reused_and_recycled():
     """One sandboxed SVG child serves many renders and is replaced every ``recycle_every``."""
-    from verm_rl.render.client import RenderOptions
     from verm_rl.render.fsview import FsView
+    from verm_rl.render.options import RenderOptions
+    from verm_rl.render.protocol import RenderRequest
+    from verm_rl.render.renderers import renderer_for
     from verm_rl.render.svg import render_svg
     from verm_rl.render.svg_server import SvgServer
-    from verm_rl.render.worker import sandbox_config
 
     render_svg(GOOD_SVG)  # warm this process as the worker does (cairo is loaded before the fork)
-    options = RenderOptions().resolved("svg")
+    request = RenderRequest("svg", GOOD_SVG, RenderOptions().resolved("svg"), renderer_for("svg"))
     server = SvgServer(recycle_every=3, view=FsView.for_python())
     try:
-        results = [server.render({"source": GOOD_SVG, "options": options}, sandbox_config(options)) for _ in range(7)]
+        results = [server.render(request) for _ in range(7)]
     finally:
         server.stop()
-    assert all(r["ok"] for r in results), [r["message"] for r in results]
-    metas = [r["meta"]["svg_server"] for r in results]
+    assert all(r.ok for r in results), [r.message for r in results]
+    metas = [r.meta["svg_server"] for r in results]
     assert [m["served"] for m in metas] == [1, 2, 3, 1, 2, 3, 1]
     assert [m["starts"] for m in metas] == [1, 1, 1, 2, 2, 2, 3]
-    assert "audit_hook" in results[0]["meta"]["layers"]
+    assert "audit_hook" in results[0].meta["layers"]

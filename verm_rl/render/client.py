@@ -9,57 +9,15 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from verm_rl.render.protocol import WorkerGone, read_message, write_message
+from verm_rl.render.options import RenderOptions
+from verm_rl.render.protocol import RenderRequest, WorkerGone, read_message, write_message
+from verm_rl.render.renderers import renderer_for
 from verm_rl.render.result import RenderResult
-from verm_rl.tasks import check_task, extract_code
+from verm_rl.tasks import extract_code
 
 log = logging.getLogger(__name__)
-
-TASK_TIMEOUT_S = {"chart": 15.0, "table": 15.0, "svg": 10.0}  # upstream's timeouts
-WORKER_FAMILY = {"chart": "python", "svg": "python", "table": "browser"}
-
-
-@dataclass
-class RenderOptions:
-    """Render settings. The same settings must be used for the reference and the candidate."""
-
-    dpi: int | str = 100  # chart savefig dpi (upstream: matplotlib's default 100); "figure": the figure's own dpi
-    # chart output: "requested" = the figure the program saved to a path, else the current one (the same figure
-    # for any program order); "released" = the current figure when the program ends, as the released reward
-    # (it deletes the program's savefig calls and appends one), so a program that closes its figure renders blank
-    chart_output: str = "requested"
-    timeout_s: float | None = None  # wall clock that kills; None = per task (chart/table 15, svg 10)
-    memory_mb: int = 2048  # address space a program may add on top of the warm worker
-    file_size_mb: int = 64  # largest file a program may write in its scratch dir
-    max_pixels: int = 40_000_000  # largest image (w*h) a chart or table may produce
-    max_png_mb: int = 16
-    max_source_kb: int = 512  # longer programs are not run ("too_large")
-    svg_width: int = 336
-    svg_height: int = 336
-    table_padding: int = 12  # crop to content plus this many pixels
-    stdout_bytes: int = 8192  # captured program output kept in RenderResult.stdout
-    # caps on degenerate outputs (repetition loops): over a cap the render is "too_large", early
-    max_table_cells: int = 2_000  # rows x columns of a table (a 200x10 table is fine)
-    max_text_chars: int = 100_000  # text of a table or an SVG
-    max_svg_elements: int = 20_000
-    max_svg_depth: int = 64
-    trace: bool = False  # chart only: also describe the figure (RenderResult.meta["trace"]) for the critic
-
-    def replace(self, **overrides: Any) -> RenderOptions:
-        known = {f.name for f in fields(self)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise TypeError(f"unknown render option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return RenderOptions(**{**asdict(self), **overrides})
-
-    def resolved(self, task: str) -> dict[str, Any]:
-        out = asdict(self)
-        if out["timeout_s"] is None:
-            out["timeout_s"] = TASK_TIMEOUT_S[task]
-        return out
 
 
 # Variables a worker may inherit; everything else (API keys, tokens, cloud credentials) stays out.
@@ -123,7 +81,7 @@ class WarmWorker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def request(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    def request(self, request: RenderRequest, timeout_s: float) -> RenderResult:
         """Send one request; on a dead or hung worker, restart it and return a crash/timeout."""
         with self._lock:
             if not self.alive():
@@ -133,13 +91,15 @@ class WarmWorker:
                 self._start()
             try:
                 write_message(self.proc.stdin.fileno(), request)
-                return read_message(self.proc.stdout.fileno(), time.monotonic() + timeout_s + self.grace_s)
+                answer = read_message(self.proc.stdout.fileno(), time.monotonic() + timeout_s + self.grace_s)
             except (WorkerGone, BrokenPipeError, OSError) as e:
                 hung = self.alive()
                 self._kill()
                 self.restarts += 1
-                kind = "timeout" if hung else "crash"
-                return {"ok": False, "error_kind": kind, "message": f"render worker lost: {e}"}
+                return RenderResult.failure("timeout" if hung else "crash", f"render worker lost: {e}")
+            if not isinstance(answer, RenderResult):
+                return RenderResult.failure("crash", f"bad answer from the render worker: {type(answer).__name__}")
+            return answer
 
     def close(self) -> None:
         with self._lock:
@@ -161,7 +121,7 @@ class Renderer:
         self._lock = threading.Lock()
 
     def worker(self, task: str) -> WarmWorker:
-        family = WORKER_FAMILY[check_task(task)]
+        family = renderer_for(task).family
         with self._lock:
             if family not in self._workers:
                 self._workers[family] = WarmWorker(family)
@@ -174,17 +134,16 @@ class Renderer:
     def render(self, task: str, source: str | None, **options: Any) -> RenderResult:
         """Render ``source`` for ``task``. Never raises for bad programs: see ``RenderResult``."""
         start = time.monotonic()
-        opts = self.options.replace(**options).resolved(check_task(task))
+        spec = renderer_for(task)
+        opts = self.options.replace(**options).resolved(task)
         if not isinstance(source, str) or not source.strip():
             return RenderResult.failure("no_code", "no program to render")
-        if len(source.encode("utf-8", "replace")) > opts["max_source_kb"] * 1024:
-            return RenderResult.failure("too_large", f"source longer than {opts['max_source_kb']} KB")
-        answer = self.worker(task).request(
-            {"task": task, "source": source, "options": opts}, float(opts["timeout_s"])
-        )
-        answer.setdefault("seconds", time.monotonic() - start)
-        known = {f.name for f in fields(RenderResult)}
-        return RenderResult(**{k: v for k, v in answer.items() if k in known})
+        if len(source.encode("utf-8", "replace")) > opts.max_source_kb * 1024:
+            return RenderResult.failure("too_large", f"source longer than {opts.max_source_kb} KB")
+        result = self.worker(task).request(RenderRequest(task, source, opts, spec), opts.timeout)
+        if not result.seconds:
+            result.seconds = time.monotonic() - start
+        return result
 
     def render_response(self, task: str, response: str, **options: Any) -> RenderResult:
         """Extract the program from a model response, then render it (``no_code`` if none)."""

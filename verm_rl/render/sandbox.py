@@ -32,6 +32,7 @@ import sys
 from dataclasses import dataclass, field
 
 from verm_rl.render.fsview import FsView
+from verm_rl.render.options import RenderOptions
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +49,24 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc_gil = ctypes.PyDLL(None, use_errno=True)  # holds the GIL across the call (fork-like)
 
 
-@dataclass
+@dataclass(frozen=True)
 class SandboxConfig:
-    """Limits for one sandboxed render (all configurable from ``render(**options)``)."""
+    """Limits for one sandboxed render: the sandbox's share of ``RenderOptions`` (its defaults live
+    there, every field set from it by ``from_options``)."""
 
-    timeout_s: float = 15.0
-    memory_mb: int = 2048  # address space the program may add on top of the warm worker
-    file_size_mb: int = 64
-    max_procs: int = 64  # RLIMIT_NPROC for the dropped user (threads count here too)
-    stdout_bytes: int = 8192
-    drop_to_user: str = "nobody"
+    timeout_s: float
+    memory_mb: int  # address space the program may add on top of the warm worker
+    file_size_mb: int
+    max_procs: int  # RLIMIT_NPROC for the dropped user (threads count here too)
+    stdout_bytes: int
+    drop_to_user: str
+
+    @classmethod
+    def from_options(cls, options: RenderOptions) -> SandboxConfig:
+        """From resolved options (``options.resolved(task)``: the timeout is a number)."""
+        return cls(timeout_s=options.timeout, memory_mb=int(options.memory_mb),
+                   file_size_mb=int(options.file_size_mb), max_procs=int(options.max_procs),
+                   stdout_bytes=int(options.stdout_bytes), drop_to_user=str(options.drop_to_user))
 
 
 @dataclass
@@ -248,7 +257,7 @@ def _drop_privileges(cfg: SandboxConfig, layers: Layers, scratch: str) -> None:
     layers.dropped_uid = user.pw_uid
 
 
-def _seed_random(seed: int = 0) -> None:
+def seed_random(seed: int = 0) -> None:
     """Every render starts from the same random state, whichever worker runs it."""
     import random
 
@@ -392,7 +401,6 @@ def enter_sandbox(cfg: SandboxConfig, base_vsize: int, fallback_scratch: str,
     os.chdir(scratch)
     _set_rlimits(cfg, base_vsize)
     _drop_privileges(cfg, layers, scratch)
-    _seed_random()
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
         layers.no_new_privs = True
     _scrub_environment(scratch)
@@ -442,6 +450,6 @@ def enter_network_namespace() -> bool:
 
 __all__ = [
     "AuditGuard", "FsView", "ForbiddenOperation", "Layers", "SandboxConfig", "USERNS_REFUSED",
-    "close_inherited_fds", "current_vsize", "enter_browser_sandbox", "fork_isolated",
+    "close_inherited_fds", "current_vsize", "enter_browser_sandbox", "fork_isolated", "seed_random",
     "enter_network_namespace", "enter_sandbox",
 ]

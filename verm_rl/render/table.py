@@ -18,6 +18,7 @@ import tempfile
 import threading
 
 from verm_rl.render.images import crop_to_content
+from verm_rl.render.options import TASK_TIMEOUT_S
 from verm_rl.render.result import RenderFailure
 
 log = logging.getLogger(__name__)
@@ -177,12 +178,15 @@ class TableBrowser:
         # (Playwright's screenshot adds font waits and style injection we do not need).
         self._cdp = context.new_cdp_session(self._page)
 
-    def render(self, source: str, timeout_s: float = 15.0, max_pixels: int = 40_000_000,
+    def render(self, source: str, timeout_s: float | None = None, max_pixels: int = 40_000_000,
                padding: int = 12, caps: dict | None = None) -> bytes:
-        """The cropped PNG of ``source``. ``timeout_s`` is a wall clock for the whole render (load,
+        """The cropped PNG of ``source``. ``timeout_s`` (default: the table task's, ``options``) is a
+        wall clock for the whole render (load,
         layout, screenshot): past it a watchdog kills the browser processes, the pending call
         fails, the render is a ``timeout`` and a fresh browser is launched."""
         check_table_size(source, caps)
+        if timeout_s is None:
+            timeout_s = TASK_TIMEOUT_S["table"]
         if self._stale:
             self._relaunch()
         fired = threading.Event()

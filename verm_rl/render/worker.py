@@ -1,17 +1,24 @@
-"""The warm render worker: a long-lived process that renders on request.
+"""The warm render worker, loop side: a long-lived process that serves one client over a pipe.
 
 ``python -m verm_rl.render.worker python`` pre-imports the plotting stack, renders a warm-up chart,
-then forks one sandboxed child per chart/SVG request (the child starts with everything imported).
-``python -m verm_rl.render.worker browser`` keeps one headless Chromium open for tables.
-Requests and answers are pickles on stdin/stdout (see ``protocol``); stdout is kept for them alone.
+computes the filesystem view and the copy-on-write profile once, then serves chart (and other
+user-code) requests with one sandboxed child per render (``child``: the child side) and SVG with one
+long-lived sandboxed child (``svg_server``). ``python -m verm_rl.render.worker browser`` keeps one
+headless Chromium open for tables. Which function renders a task comes with the request
+(``renderers``). Requests and answers are typed pickles on stdin/stdout (``protocol``: a
+``RenderRequest`` in, a ``RenderResult`` out); stdout is kept for them alone.
+
+A child for the next render is forked as soon as an answer is written (a *spare*): the fork, the
+namespaces, the filesystem view and the pre-faulting then happen between requests rather than on a
+render's clock. A spare is used only for a request with the same sandbox limits and renderers it
+was set up with; otherwise it is discarded and a fresh child forked at once.
 """
 
 from __future__ import annotations
 
-import errno
+import fcntl
 import gc
 import importlib
-import io
 import logging
 import os
 import select
@@ -20,20 +27,23 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from verm_rl.render.child import serve_one
 from verm_rl.render.fsview import FsView
-from verm_rl.render.protocol import decode_child_frame, encode_child_frame, read_message, write_message
-from verm_rl.render.result import RenderFailure
+from verm_rl.render.options import RenderOptions
+from verm_rl.render.prefault import Runs, profile
+from verm_rl.render.protocol import ChildRequest, RenderRequest, decode_child_frame, read_message, write_message
+from verm_rl.render.renderers import RendererSpec, renderer_for
+from verm_rl.render.result import RenderFailure, RenderResult
 from verm_rl.render.sandbox import (
     USERNS_REFUSED,
-    ForbiddenOperation,
-    Layers,
     SandboxConfig,
     current_vsize,
     enter_browser_sandbox,
     enter_network_namespace,
-    enter_sandbox,
     fork_isolated,
 )
 from verm_rl.render.svg_server import RECYCLE_EVERY, SvgServer
@@ -65,27 +75,6 @@ DEFAULT_PREIMPORT = (
     "http.client", "email", "html", "xml.etree.ElementTree", "sqlite3", "argparse", "logging", "inspect",
     "traceback", "secrets", "hmac", "platform", "weakref", "types", "cmath", "shlex", "io", "os.path",
 )
-VIEW: FsView | None = None  # the filesystem a render sees, computed once per worker after the imports
-SIGNAL_KINDS = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "too_large"}
-
-
-class BoundedText(io.TextIOBase):
-    """A text stream that keeps the first ``limit`` characters and drops the rest."""
-
-    def __init__(self, limit: int):
-        self.limit, self.parts, self.size, self.dropped = limit, [], 0, 0
-
-    def write(self, s: str) -> int:
-        room = self.limit - self.size
-        if room > 0:
-            self.parts.append(s[:room])
-            self.size += min(len(s), room)
-        self.dropped += max(0, len(s) - max(room, 0))
-        return len(s)
-
-    def getvalue(self) -> str:
-        tail = f"\n[... {self.dropped} more characters dropped]" if self.dropped else ""
-        return "".join(self.parts) + tail
 
 
 def preimport(modules: tuple[str, ...]) -> list[str]:
@@ -113,124 +102,8 @@ def _open_bundled_fonts() -> None:
                 pass
 
 
-def sandbox_config(options: dict[str, Any]) -> SandboxConfig:
-    return SandboxConfig(
-        timeout_s=float(options["timeout_s"]), memory_mb=int(options["memory_mb"]),
-        file_size_mb=int(options["file_size_mb"]), stdout_bytes=int(options["stdout_bytes"]),
-    )
-
-
-def _run_program(task: str, source: str, options: dict[str, Any], header: dict[str, Any]) -> bytes:
-    if task == "chart":
-        from verm_rl.render.chart import render_chart
-
-        trace: dict[str, Any] | None = {} if options.get("trace") else None
-        dpi = options["dpi"] if options["dpi"] == "figure" else int(options["dpi"])
-        png = render_chart(source, dpi=dpi, max_pixels=int(options["max_pixels"]), trace=trace,
-                           output=options.get("chart_output", "requested"))
-        if trace is not None:
-            header["trace"] = trace
-        return png
-    from verm_rl.render.svg import render_svg
-
-    return render_svg(source, int(options["svg_width"]), int(options["svg_height"]), caps=options)
-
-
-def _classify(exc: BaseException, guard_violation: str | None) -> tuple[str, str]:
-    text = f"{type(exc).__name__}: {exc}"[:1000]
-    if isinstance(exc, RenderFailure):
-        if guard_violation and exc.kind == "runtime":
-            return "forbidden", f"sandbox refused {guard_violation}; {exc.message}"
-        return exc.kind, exc.message
-    if isinstance(exc, ForbiddenOperation) or guard_violation:
-        return "forbidden", f"sandbox refused {guard_violation or exc}"
-    if isinstance(exc, MemoryError):
-        return "memory", text or "MemoryError"
-    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-        return "too_large", f"file size limit: {text}"
-    return "runtime", text
-
-
-def child_main(request: dict[str, Any], result_fd: int, base_vsize: int, fallback_scratch: str,
-               layers: Layers) -> None:
-    """Runs in the forked child: sandbox, run the program, write one frame, exit."""
-    options = request["options"]
-    cfg = sandbox_config(options)
-    header: dict[str, Any] = {"ok": False}
-    png = None
-    capture = BoundedText(cfg.stdout_bytes)
-    guard = None
-    marks = {"start": time.monotonic()}
-    try:
-        _, layers, guard = enter_sandbox(cfg, base_vsize, fallback_scratch, layers, VIEW, {result_fd})
-        header["layers"] = layers.summary()
-        sys.argv = ["script.py"]
-        sys.stdout = sys.stderr = capture
-        from verm_rl.render.images import is_blank
-
-        marks["sandboxed"] = time.monotonic()
-        png = _run_program(request["task"], request["source"], options, header)
-        marks["rendered"] = time.monotonic()
-        if guard.violation:
-            raise ForbiddenOperation(guard.violation)
-        if len(png) > int(options["max_png_mb"]) * 2**20:
-            raise RenderFailure("too_large", f"PNG of {len(png)} bytes")
-        if request["task"] != "chart" and is_blank(png):  # charts are checked on the canvas
-            raise RenderFailure("blank", "the render is all white")
-        header["ok"] = True
-    except BaseException as exc:  # noqa: BLE001 - everything becomes a typed result
-        png = None
-        refused = (guard.violation or guard.network) if guard else None
-        header["error_kind"], header["message"] = _classify(exc, refused)
-    header["stdout"] = capture.getvalue()
-    marks["checked"] = time.monotonic()
-    header["marks"] = marks
-    try:
-        frame = encode_child_frame(header, png)
-        view = memoryview(frame)
-        while view:
-            view = view[os.write(result_fd, view):]
-        os.close(result_fd)  # EOF now: the worker answers without waiting for our exit
-    finally:
-        os._exit(0)
-
-
-def _read_frame(pid: int, fd: int, deadline: float, cap: int) -> tuple[bytes, str | None]:
-    """Read the child's frame until EOF; returns (data, why it was cut short: timeout/too_large)."""
-    chunks, total = [], 0
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return b"".join(chunks), "timeout"
-        if not select.select([fd], [], [], min(left, 0.5))[0]:
-            continue
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(chunks), None
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > cap:
-            return b"".join(chunks), "too_large"
-
-
-class ChildReaper:
-    """Kills and reaps finished render children off the critical path (before the next fork)."""
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[int, str]] = []
-
-    def defer(self, pid: int, scratch: str) -> None:
-        self.pending.append((pid, scratch))
-
-    def reap_all(self) -> None:
-        for pid, scratch in self.pending:
-            _kill_group(pid)
-            os.waitpid(pid, 0)
-            shutil.rmtree(scratch, ignore_errors=True)
-        self.pending.clear()
-
-
-REAPER = ChildReaper()
+SIGNAL_KINDS = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "too_large"}
+F_SETPIPE_SZ = 1031
 
 
 def _kill_group(pid: int) -> None:
@@ -243,7 +116,10 @@ def _kill_group(pid: int) -> None:
 
 def _wait(pid: int, deadline: float) -> int | None:
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
         if done:
             return status
         if time.monotonic() > deadline:
@@ -262,97 +138,225 @@ def _status_failure(status: int | None) -> tuple[str, str]:
     return "crash", f"render process exited with status {os.WEXITSTATUS(status)} before returning a result"
 
 
-def render_in_child(request: dict[str, Any], protocol_fds: tuple[int, int]) -> dict[str, Any]:
-    """Fork a sandboxed child for one chart/SVG request and turn what happens into a result."""
-    REAPER.reap_all()
-    options = request["options"]
-    start = time.monotonic()
-    fallback_scratch = tempfile.mkdtemp(prefix="verm_render_")
-    base_vsize = current_vsize()
-    read_fd, write_fd = os.pipe()
-    pid, layers = fork_isolated()
-    if pid == 0:  # child
-        try:
-            os.close(read_fd)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in protocol_fds:
+def _read_frame(fd: int, deadline: float, cap: int) -> tuple[bytes, str | None]:
+    """Read the child's frame until EOF; returns (data, why it was cut short: timeout/too_large)."""
+    chunks, total = [], 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return b"".join(chunks), "timeout"
+        if not select.select([fd], [], [], min(left, 0.5))[0]:
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks), None
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > cap:
+            return b"".join(chunks), "too_large"
+
+
+@dataclass
+class Child:
+    """A forked render child and the worker's ends of its pipes."""
+
+    pid: int
+    req_fd: int  # write end: one ChildRequest
+    res_fd: int  # read end: one frame, then EOF
+    scratch: str
+    cfg: SandboxConfig
+    targets: frozenset[str]  # renderers it can run (loaded before its fork)
+    forked_at: float
+
+    def close_fds(self) -> None:
+        for fd in (self.req_fd, self.res_fd):
+            try:
                 os.close(fd)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            child_main(request, write_fd, base_vsize, fallback_scratch, layers)
+            except OSError:
+                pass
+        self.req_fd = self.res_fd = -1
+
+
+class Forker:
+    """Forks sandboxed render children, one per render, keeping one spare ready between requests."""
+
+    def __init__(self, view: FsView | None = None, close_in_child: tuple[int, ...] = (), prefault: Runs = ()):
+        self.view = view
+        self.close_in_child = close_in_child
+        self.prefault = list(prefault)
+        self.renderers: dict[str, Callable[..., bytes]] = {}  # target -> function, imported in this process
+        self.spare: Child | None = None
+        self.finished: list[Child] = []  # answered children to reap off the critical path
+        self.last_cfg: SandboxConfig | None = None
+
+    def load(self, spec: RendererSpec) -> None:
+        if spec.target not in self.renderers:
+            self.renderers[spec.target] = spec.load()
+
+    def _fork(self, cfg: SandboxConfig) -> Child:
+        scratch = tempfile.mkdtemp(prefix="verm_render_")
+        base_vsize = current_vsize()
+        req_r, req_w = os.pipe()
+        try:  # room for a whole request (max_source_kb 512 by default): sending it never blocks
+            fcntl.fcntl(req_w, F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
+        res_r, res_w = os.pipe()
+        forked_at = time.monotonic()
+        pid, layers = fork_isolated()
+        if pid == 0:  # child
+            try:
+                for fd in (req_w, res_r, *self.close_in_child):
+                    os.close(fd)
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)
+                serve_one(req_r, res_w, cfg, base_vsize, scratch, layers, self.view, self.renderers, self.prefault)
+            finally:
+                os._exit(70)
+        os.close(req_r)
+        os.close(res_w)
+        return Child(pid, req_w, res_r, scratch, cfg, frozenset(self.renderers), forked_at)
+
+    def prepare(self) -> None:
+        """Reap answered children, and fork a spare for limits like the last request's."""
+        self.reap()
+        if self.spare is None and self.last_cfg is not None:
+            self.spare = self._fork(self.last_cfg)
+
+    def reap(self) -> None:
+        for child in self.finished:
+            _kill_group(child.pid)
+            try:
+                os.waitpid(child.pid, 0)
+            except ChildProcessError:
+                pass
+            shutil.rmtree(child.scratch, ignore_errors=True)
+        self.finished.clear()
+
+    def discard_spare(self) -> None:
+        if self.spare is not None:
+            self.spare.close_fds()  # EOF: a spare waiting for its request exits by itself
+            _kill_group(self.spare.pid)
+            self.finished.append(self.spare)
+            self.spare = None
+
+    def _take(self, cfg: SandboxConfig, target: str) -> tuple[Child, bool]:
+        spare = self.spare
+        self.spare = None
+        if spare is not None and spare.cfg == cfg and target in spare.targets and _running(spare.pid):
+            return spare, True
+        if spare is not None:
+            self.spare = spare
+            self.discard_spare()
+        self.reap()
+        return self._fork(cfg), False
+
+    def render(self, request: RenderRequest) -> RenderResult:
+        """One render in a sandboxed child; whatever happens becomes a ``RenderResult``."""
+        start = time.monotonic()
+        options = request.options
+        cfg = SandboxConfig.from_options(options)
+        self.last_cfg = cfg
+        try:
+            self.load(request.renderer)
+        except Exception as e:  # noqa: BLE001 - a bad registration is this request's crash
+            return RenderResult.failure("crash", f"renderer {request.renderer.target!r} cannot be loaded: "
+                                                 f"{type(e).__name__}: {e}", time.monotonic() - start)
+        child, spare = self._take(cfg, request.renderer.target)
+        message = ChildRequest(request.task, request.source, options, request.renderer.target,
+                               request.renderer.check_blank).encode()
+        try:
+            _write_all(child.req_fd, message)
+        except OSError:  # a spare that died in the meantime is not this render's failure: a fresh child
+            if spare:
+                self.spare = child
+                self.discard_spare()
+                self.reap()
+                child, spare = self._fork(cfg), False
+                try:
+                    _write_all(child.req_fd, message)
+                except OSError:  # it died too: its exit status becomes the result below
+                    pass
+        cap = int(options.max_png_mb) * 2**20 + 2**20
+        try:
+            data, cut = _read_frame(child.res_fd, start + options.timeout, cap)
         finally:
-            os._exit(70)
-    os.close(write_fd)
-    try:
-        cap = int(options["max_png_mb"]) * 2**20 + 2**20
-        data, cut = _read_frame(pid, read_fd, start + float(options["timeout_s"]), cap)
-    finally:
-        os.close(read_fd)
-    seconds = time.monotonic() - start
-    try:
-        if cut:
-            raise ValueError(cut)
-        header, png = decode_child_frame(data)
-    except ValueError:
-        if cut:
-            _kill_group(pid)
-        status = _wait(pid, time.monotonic() + 5)
-        _kill_group(pid)
-        shutil.rmtree(fallback_scratch, ignore_errors=True)
-        if cut == "timeout":
-            return _failure("timeout", f"killed after {options['timeout_s']} s wall clock", seconds)
-        if cut == "too_large":
-            return _failure("too_large", "the render produced too much output", seconds)
-        kind, message = _status_failure(status)
-        return _failure(kind, message, seconds)
-    REAPER.defer(pid, fallback_scratch)  # the child has answered; its exit is not on our clock
-    return {
-        "ok": bool(header.get("ok")) and png is not None, "png": png,
-        "error_kind": None if header.get("ok") else header.get("error_kind", "crash"),
-        "message": str(header.get("message", ""))[:2000], "seconds": seconds,
-        "stdout": str(header.get("stdout", ""))[:65536],
-        "meta": {"layers": header.get("layers", ""), "timings": _timings(start, header.get("marks")),
-                 **({"trace": header["trace"]} if isinstance(header.get("trace"), dict) else {})},
-    }
+            child.close_fds()
+        seconds = time.monotonic() - start
+        try:
+            if cut:
+                raise ValueError(cut)
+            result = decode_child_frame(data)
+        except ValueError:
+            if cut:
+                _kill_group(child.pid)
+            status = _wait(child.pid, time.monotonic() + 5)
+            _kill_group(child.pid)
+            shutil.rmtree(child.scratch, ignore_errors=True)
+            if cut == "timeout":
+                return RenderResult.failure("timeout", f"killed after {options.timeout_s} s wall clock", seconds)
+            if cut == "too_large":
+                return RenderResult.failure("too_large", "the render produced too much output", seconds)
+            kind, message_text = _status_failure(status)
+            return RenderResult.failure(kind, message_text, seconds)  # type: ignore[arg-type]
+        self.finished.append(child)  # the child has answered; its exit is not on our clock
+        result.seconds = seconds
+        result.meta["timings"] = _timings(start, child.forked_at, result.meta.pop("marks", None), spare)
+        return result
+
+    def stop(self) -> None:
+        self.discard_spare()
+        self.reap()
 
 
-def _timings(start: float, marks: Any) -> dict[str, float]:
-    """Seconds spent in each phase of a sandboxed render: fork, sandbox, program, checks, exit."""
+def _running(pid: int) -> bool:
+    """Whether a child of ours has not exited yet (an exited one stays a zombie for ``reap``)."""
     try:
-        points = [("fork", marks["start"]), ("sandbox", marks["sandboxed"]), ("program", marks["rendered"]),
-                  ("checks", marks["checked"])]
-    except (KeyError, TypeError):
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _timings(start: float, forked_at: float, marks: Any, spare: bool) -> dict[str, float]:
+    """Seconds per phase: ``setup`` (fork, sandbox, pre-faulting: on this render's clock only when no
+    spare was ready), ``wait`` (request sent → child has it), ``program``, ``answer``; ``spare`` 1/0."""
+    try:
+        forked, sandboxed, got, rendered = (float(marks[k]) for k in ("forked", "sandboxed", "request", "rendered"))
+    except (KeyError, TypeError, ValueError):
         return {}
-    out, prev = {}, start
-    for name, t in points:
-        out[name] = round(float(t) - prev, 6)
-        prev = float(t)
-    out["answer"] = round(time.monotonic() - prev, 6)
-    return out
+    return {"spare": float(spare), "setup": round(sandboxed - forked_at, 6), "fork": round(forked - forked_at, 6),
+            "wait": round(max(0.0, got - start), 6), "program": round(rendered - got, 6),
+            "answer": round(time.monotonic() - rendered, 6)}
 
 
-def _failure(kind: str, message: str, seconds: float) -> dict[str, Any]:
-    return {"ok": False, "png": None, "error_kind": kind, "message": message, "seconds": seconds,
-            "stdout": "", "meta": {}}
-
-
-def render_table(browser: Any, request: dict[str, Any]) -> dict[str, Any]:
-    from verm_rl.render.result import RenderResult
-
-    options = request["options"]
+def render_browser(browser: Any, renderers: dict[str, Callable[..., bytes]], request: RenderRequest) -> RenderResult:
+    """One render in the table browser's worker."""
     start = time.monotonic()
+    meta: dict[str, Any] = {}
     try:
-        png = browser.render(request["source"], timeout_s=float(options["timeout_s"]),
-                             max_pixels=int(options["max_pixels"]), padding=int(options["table_padding"]),
-                             caps=options)
-        result = RenderResult(ok=True, png=png)
+        if request.renderer.target not in renderers:
+            renderers[request.renderer.target] = request.renderer.load()
+        png = renderers[request.renderer.target](browser, request.source, request.options, meta)
+        if request.renderer.check_blank:
+            from verm_rl.render.images import is_blank
+
+            if is_blank(png):
+                raise RenderFailure("blank", "the render is all white")
+        result = RenderResult(ok=True, png=png, meta=meta)
     except RenderFailure as e:
         result = RenderResult.failure(e.kind, e.message)
     except Exception as e:  # noqa: BLE001
         result = RenderResult.failure("crash", f"{type(e).__name__}: {e}")
     result.seconds = time.monotonic() - start
     result.meta["layers"] = browser.layers
-    return result.to_dict()
+    return result
 
 
 PROBE_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="9" height="9"/>'
@@ -362,11 +366,80 @@ PROBE_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><re
 def probe_layers(svg_server: SvgServer) -> str:
     """Start the SVG child with a probe render (text: fontconfig is warm too) and report which
     isolation layers the kernel granted."""
-    from verm_rl.render.client import RenderOptions
+    out = svg_server.render(RenderRequest("svg", PROBE_SVG, RenderOptions().resolved("svg"), renderer_for("svg")))
+    return out.meta.get("layers") or f"probe failed: {out.message}"
 
-    options = RenderOptions().resolved("svg")
-    out = svg_server.render({"task": "svg", "source": PROBE_SVG, "options": options}, sandbox_config(options))
-    return out["meta"].get("layers") or f"probe failed: {out['message']}"
+
+def _warm_chart() -> None:
+    from verm_rl.render.chart import WARMUP_PROGRAM, render_chart
+    from verm_rl.render.images import is_blank
+
+    is_blank(render_chart(WARMUP_PROGRAM, trace={}))
+
+
+def start_python(in_fd: int, out_fd: int, info: dict[str, Any]) -> tuple[Forker, SvgServer]:
+    modules = tuple(filter(None, os.environ.get("VERM_RL_PREIMPORT", "").split(","))) or DEFAULT_PREIMPORT
+    info["missing_modules"] = preimport(modules)
+    from verm_rl.render import chart_trace, images, svg  # noqa: F401 - children cannot import later
+
+    _warm_chart()
+    _open_bundled_fonts()
+    view = FsView.for_python()
+    info["view"] = view.describe()
+    images.is_blank(svg.render_svg(PROBE_SVG, 40, 20))  # warm fontconfig for SVG text (children inherit it)
+    gc.collect()
+    gc.freeze()  # children then never walk (and copy-on-write) the warm objects in a gc pass
+    runs = profile(_warm_chart) if os.environ.get("VERM_RL_PREFAULT", "1") != "0" else []
+    info["prefault_kb"] = sum(size for _, size in runs) // 1024
+    forker = Forker(view=view, close_in_child=(in_fd, out_fd), prefault=runs)
+    for task in ("chart",):
+        forker.load(renderer_for(task))
+    forker.last_cfg = SandboxConfig.from_options(RenderOptions().resolved("chart"))
+    svg_server = SvgServer(view=view, close_in_child=(in_fd, out_fd),
+                           recycle_every=int(os.environ.get("VERM_RL_SVG_RECYCLE", RECYCLE_EVERY)))
+    info["layers"] = probe_layers(svg_server)
+    if USERNS_REFUSED:
+        info["degraded"] = USERNS_REFUSED["reason"]
+    return forker, svg_server
+
+
+def start_browser(info: dict[str, Any]) -> Any:
+    from verm_rl.render.table import TableBrowser, find_chromium
+
+    chromium = find_chromium()
+    scratch = tempfile.mkdtemp(prefix="verm_browser_")
+    if os.environ.get("VERM_RL_BROWSER_VIEW", "1") != "0":
+        view = FsView.for_browser(chromium)
+        info["view"] = view.describe()
+        applied = enter_browser_sandbox(view, scratch)
+    else:
+        applied = ["netns"] if enter_network_namespace() else []
+    info["layers"] = ", ".join(applied + ["request blocking"])
+    if USERNS_REFUSED:
+        info["degraded"] = USERNS_REFUSED["reason"]
+    try:
+        browser = TableBrowser(chromium, scratch=scratch)
+        browser.layers = info["layers"]
+        return browser
+    except Exception as e:  # noqa: BLE001 - reported per request as a crash
+        info["browser_error"] = f"{type(e).__name__}: {e}"
+        info["view_applied"] = "fs_view" in applied
+        return None
+
+
+def serve(request: RenderRequest, family: str, forker: Forker | None, svg_server: SvgServer | None,
+          browser: Any, browser_renderers: dict[str, Callable[..., bytes]], info: dict[str, Any]) -> RenderResult:
+    """Dispatch one request by its renderer's family (the task → renderer mapping is ``renderers``)."""
+    spec = request.renderer
+    if spec.family != family:
+        return RenderResult.failure("crash", f"a {family} worker got a {spec.family} renderer ({spec.task})")
+    if family == "browser":
+        if browser is None:
+            return RenderResult.failure("crash", info.get("browser_error", "no browser"))
+        return render_browser(browser, browser_renderers, request)
+    if spec.long_lived:
+        return svg_server.render(request)
+    return forker.render(request)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -378,75 +451,37 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(2, 1)  # stray prints go to stderr, never into the protocol
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     info: dict[str, Any] = {"family": family, "pid": os.getpid()}
-    browser = svg_server = None
+    forker = svg_server = browser = None
+    browser_renderers: dict[str, Callable[..., bytes]] = {}
     if family == "python":
-        modules = tuple(filter(None, os.environ.get("VERM_RL_PREIMPORT", "").split(","))) or DEFAULT_PREIMPORT
-        info["missing_modules"] = preimport(modules)
-        from verm_rl.render import chart_trace, images, svg  # noqa: F401 - children cannot import later
-        from verm_rl.render.chart import WARMUP_PROGRAM, render_chart
-
-        images.is_blank(render_chart(WARMUP_PROGRAM, trace={}))
-        _open_bundled_fonts()
-        global VIEW
-        VIEW = FsView.for_python()
-        info["view"] = VIEW.describe()
-        # warm fontconfig for SVG text in this process (children inherit it)
-        images.is_blank(svg.render_svg(PROBE_SVG, 40, 20))
-        gc.collect()
-        gc.freeze()  # children then never walk (and copy-on-write) the warm objects in a gc pass
-        svg_server = SvgServer(view=VIEW, close_in_child=(in_fd, out_fd),
-                               recycle_every=int(os.environ.get("VERM_RL_SVG_RECYCLE", RECYCLE_EVERY)))
-        info["layers"] = probe_layers(svg_server)
-        if USERNS_REFUSED:
-            info["degraded"] = USERNS_REFUSED["reason"]
+        forker, svg_server = start_python(in_fd, out_fd, info)
+        forker.prepare()  # the first spare
     else:
-        from verm_rl.render.table import TableBrowser, find_chromium
-
-        chromium = find_chromium()
-        scratch = tempfile.mkdtemp(prefix="verm_browser_")
-        if os.environ.get("VERM_RL_BROWSER_VIEW", "1") != "0":
-            view = FsView.for_browser(chromium)
-            info["view"] = view.describe()
-            applied = enter_browser_sandbox(view, scratch)
-        else:
-            applied = ["netns"] if enter_network_namespace() else []
-        info["layers"] = ", ".join(applied + ["request blocking"])
-        if USERNS_REFUSED:
-            info["degraded"] = USERNS_REFUSED["reason"]
-        try:
-            browser = TableBrowser(chromium, scratch=scratch)
-            browser.layers = info["layers"]
-        except Exception as e:  # noqa: BLE001 - reported per request as a crash
-            info["browser_error"] = f"{type(e).__name__}: {e}"
-            info["view_applied"] = "fs_view" in applied
+        browser = start_browser(info)
     write_message(out_fd, {"ready": True, **info})
     while True:
-        if REAPER.pending and not select.select([in_fd], [], [], 0.05)[0]:
-            REAPER.reap_all()  # idle: tidy up now rather than before the next fork
         try:
             request = read_message(in_fd)
         except Exception:
             break
         if request is None:
             break
-        if family == "python" and request.get("task") == "svg":
-            answer = svg_server.render(request, sandbox_config(request["options"]))
-        elif family == "python":
-            answer = render_in_child(request, (in_fd, out_fd))
-        elif browser is None:
-            answer = _failure("crash", info.get("browser_error", "no browser"), 0.0)
+        if not isinstance(request, RenderRequest):
+            answer = RenderResult.failure("crash", f"bad request {type(request).__name__}")
         else:
-            answer = render_table(browser, request)
+            answer = serve(request, family, forker, svg_server, browser, browser_renderers, info)
         if info.get("degraded"):  # a per-render flag the reward pipeline can count (a metric)
-            answer.setdefault("meta", {})["sandbox_degraded"] = info["degraded"]
+            answer.meta["sandbox_degraded"] = info["degraded"]
         write_message(out_fd, answer)
+        if forker is not None:
+            forker.prepare()  # reap, and the next render's child, between requests
     if browser is not None:
         browser.close()
     if svg_server is not None:
         svg_server.stop()
+    if forker is not None:
+        forker.stop()
 
 
 if __name__ == "__main__":
     main()
-
-

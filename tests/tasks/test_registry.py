@@ -285,8 +285,11 @@ def test_builtin_specs_keep_the_released_schema():
 
 
 def test_svg_renders_in_process_through_its_spec():
+    from verm_rl.render import RenderOptions
+
     png = get_task("svg").render('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">'
-                                 '<rect width="10" height="10" fill="red"/></svg>', {"svg_width": 32, "svg_height": 32})
+                                 '<rect width="10" height="10" fill="red"/></svg>',
+                                 RenderOptions(svg_width=32, svg_height=32).resolved("svg"))
     assert Image.open(io.BytesIO(png)).size == (32, 32)
     with pytest.raises(TaskSpecError, match="browser"):
         get_task("table").render("<table></table>")

@@ -37,7 +37,7 @@ SPEC = TaskSpec(
     judge_settings="verm_rl.judge.profiles:RELEASED_CHART_SVG",
     released_prompts=(("rl_scripts/reward_func/reward_utils.py", "assign", "PROMPT_CHART2CODE_JUDGEMENT"),
                       ("evaluation/api_judge.py", "function", "build_prompt_for_chart")),
-    renderer="verm_rl.render.programs:render_chart_program",
+    renderer="verm_rl.render.renderers:render_chart_task",
     render_timeout_s=15.0,
     comparer="verm_rl.judge.structural.chart:compare",
     structural_trace=True,

@@ -48,9 +48,11 @@ class TaskSpec:
     Contracts of the references (``None``: the task has no such part; a caller that needs it raises):
     - ``extract(response) -> program | None`` (None: the response holds no program: ``no_code``).
     - ``renderer``: draws a program. Family ``python`` (run in the sandboxed warm python worker):
-      ``fn(source, options, meta) -> png bytes``; ``options`` is the resolved ``RenderOptions`` dict,
-      ``meta`` receives extra outputs (a chart's ``trace``); raise ``RenderFailure`` for a typed
-      failure. Family ``browser`` (tables): ``fn(browser, request) -> answer dict`` in the browser worker.
+      ``fn(source, options, meta) -> png bytes``; ``options`` is the render layer's ``RenderOptions``
+      resolved for the task, ``meta`` receives extra outputs (a chart's ``trace``); raise
+      ``RenderFailure`` for a typed failure. Family ``browser`` (tables): ``fn(browser, source,
+      options, meta) -> png bytes`` in the browser worker. The built-ins are the render layer's own
+      (``verm_rl.render.renderers``), so the worker and the spec draw with one function.
     - ``comparer(reference, candidate, reference_trace, candidate_trace) -> list[JudgedError]``:
       the structural critic (traces only when ``structural_trace``; else None).
     - ``injector``: a ``verm_rl.data.inject.base.Injector`` (its perturbations by kind, how to apply
@@ -136,9 +138,10 @@ class TaskSpec:
         """The structural critic's errors between two programs of this task."""
         return self.resolve("comparer")(reference, candidate, reference_trace, candidate_trace)
 
-    def render(self, source: str, options: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> bytes:
+    def render(self, source: str, options: Any = None, meta: dict[str, Any] | None = None) -> bytes:
         """Draw ``source`` in this process with a ``python``-family renderer (no sandbox: the render
-        layer runs the same function inside its worker)."""
+        layer runs the same function inside its worker). ``options``: what the renderer takes (the
+        built-ins: a ``RenderOptions``, ``RenderOptions().resolved(task)``; None gives ``{}``)."""
         if self.worker_family != "python":
             raise TaskSpecError(f"task {self.name!r} renders in the {self.worker_family!r} worker, not in-process")
         return self.resolve("renderer")(source, options or {}, meta if meta is not None else {})

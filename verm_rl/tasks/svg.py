@@ -38,7 +38,7 @@ SPEC = TaskSpec(
     judge_settings="verm_rl.judge.profiles:RELEASED_CHART_SVG",
     released_prompts=(("rl_scripts/reward_func/reward_utils.py", "assign", "PROMPT_IMG2SVG_JUDGEMENT"),
                       ("evaluation/api_judge.py", "function", "build_prompt_for_svg")),
-    renderer="verm_rl.render.programs:render_svg_program",
+    renderer="verm_rl.render.renderers:render_svg_task",
     render_timeout_s=10.0,  # upstream's
     comparer="verm_rl.judge.structural.svg:compare",
     injector="verm_rl.data.inject.svg:INJECTOR",

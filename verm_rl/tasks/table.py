@@ -57,7 +57,7 @@ SPEC = TaskSpec(
     judge_settings="verm_rl.judge.profiles:RELEASED_TABLE",
     released_prompts=(("rl_scripts/reward_func/table_parse_rm_v2.py", "function", "build_error_prompt_for_images"),
                       ("evaluation/api_judge.py", "function", "build_prompt_for_table")),
-    renderer="verm_rl.render.worker:render_table",
+    renderer="verm_rl.render.renderers:render_table_task",
     worker_family="browser",
     render_timeout_s=15.0,
     comparer="verm_rl.judge.structural.table:compare",

@@ -243,7 +243,8 @@ def test_registering_twice_needs_replace(ascii_task):
 
 
 @pytest.mark.parametrize("bad", [dict(name="Bad Name"), dict(categories=()), dict(categories=("other",)),
-                                 dict(categories=("a", "a")), dict(category_key="")])
+                                 dict(categories=("a", "a")), dict(category_key=""), dict(worker_family="gpu"),
+                                 dict(render_timeout_s=0)])
 def test_malformed_specs_are_refused(bad):
     with pytest.raises(TaskSpecError):
         TaskSpec(**{"name": "toy", "extract": extract_ascii, "categories": ("a_error",), **bad})

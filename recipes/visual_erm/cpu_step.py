@@ -35,25 +35,19 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger("verm.cpu_step")
 
-BROKEN = {
-    "chart": ["import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]\n",
-              "import matplotlib.pyplot as plt\nplt.bar(x, y)\n"],
-    "table": ["", "<table></table>"],
-    "svg": ['<svg xmlns="http://www.w3.org/2000/svg"><rect', '<svg xmlns="http://www.w3.org/2000/svg"></svg>'],
-}
-FENCE = {"chart": "python", "table": "html", "svg": "svg"}
-
-
 def candidate_responses(task: str, source: str, seed: int) -> list[tuple[str, str]]:
-    """(kind, response) for one reference: the correct program, two perturbed ones, one broken."""
+    """(kind, response) for one reference: the correct program, two perturbed ones, one broken (the
+    task spec's ``broken_program``, or a response with no program at all), fenced as the task's ``fence``."""
     from verm_rl.data.inject import inject
+    from verm_rl.tasks import get_task
 
+    spec = get_task(task)
     rng = random.Random(f"{seed}:{source[:64]}")
-    out = [("correct", f"Here is the code:\n```{FENCE[task]}\n{source}\n```")]
+    out = [("correct", f"Here is the code:\n```{spec.fence}\n{source}\n```")]
     for p in inject(task, source, k=2, seed=seed):
-        out.append((f"perturbed:{p.kind}", f"```{FENCE[task]}\n{p.source}\n```"))
-    broken = rng.choice(BROKEN[task])
-    out.append(("broken", f"```{FENCE[task]}\n{broken}\n```" if broken else "I could not read the image."))
+        out.append((f"perturbed:{p.kind}", f"```{spec.fence}\n{p.source}\n```"))
+    broken = rng.choice((spec.broken_program, ""))
+    out.append(("broken", f"```{spec.fence}\n{broken}\n```" if broken else "I could not read the image."))
     return out
 
 
@@ -247,5 +241,19 @@ def main(cfg: DictConfig) -> None:
     print(f"report: {result['report']}\nwandb (offline): {out}/wandb")
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line (``make run``): ``verm.*`` overrides are checked against the schema before Hydra
+    composes (a typo names the valid keys), as ``main.py`` does."""
+    import sys
+
+    from recipes.visual_erm.config_check import ConfigError, check_overrides
+
+    try:
+        check_overrides(sys.argv[1:])
+    except ConfigError as e:
+        sys.exit(f"config error: {e}")
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -74,6 +74,17 @@ def test_main_refuses_a_typo_before_anything_starts():
     assert "valid keys of verm.judge:" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_the_cpu_job_refuses_a_typo_before_anything_starts():
+    """``make run`` (the CPU job) checks its overrides as main.py does: a typo fails with the valid keys
+    before Hydra composes, Ray starts or a model is built."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-m", "recipes.visual_erm.cpu_step", "experiment=cpu_reward_step",
+                          "verm.reward.nrom=40"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "unknown key verm.reward.nrom (did you mean verm.reward.norm?)" in out.stderr, out.stderr
+    assert "valid keys of verm.reward:" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_unknown_per_task_judge_setting_and_task_are_refused():
     cfg = compose_cfg(["+verm.judge.per_task.table.max_tokes=4096"])
     with pytest.raises(ConfigError, match=r"verm\.judge\.per_task\.table\.max_tokens\?.*valid keys"):

@@ -11,9 +11,10 @@ import time
 import pytest
 
 from tests.render.programs import GOOD_CHART, GOOD_SVG
-from verm_rl.render import RENDERERS, TASK_TIMEOUT_S, RenderOptions, RenderResult, UnknownTask, register_renderer
+from verm_rl.render import RenderOptions, RenderResult, UnknownTask, renderer_for
 from verm_rl.render.protocol import RenderRequest, decode_child_frame, encode_child_frame
 from verm_rl.render.sandbox import SandboxConfig
+from verm_rl.tasks import TaskSpec, get_task, register_task, unregister_task
 
 LIMITS_PROBE = ("import os, resource\n"
                 "print('NPROC', resource.getrlimit(resource.RLIMIT_NPROC)[0], 'UID', os.getuid())\n") + GOOD_CHART
@@ -36,7 +37,7 @@ def test_sandbox_config_is_derived_from_render_options():
     cfg = SandboxConfig.from_options(options)
     for f in dataclasses.fields(SandboxConfig):
         assert getattr(cfg, f.name) == getattr(options, f.name), f.name  # one set of defaults
-    assert cfg.timeout_s == TASK_TIMEOUT_S["svg"]
+    assert cfg.timeout_s == get_task("svg").render_timeout_s == 10.0  # the task's spec gives it
     with pytest.raises(TypeError):
         SandboxConfig()  # no defaults of its own
     with pytest.raises(ValueError, match="resolved"):
@@ -53,7 +54,6 @@ def test_unknown_task_is_a_typed_error(renderer):
 def test_worker_answers_typed_results():
     """Every answer is a ``RenderResult``: a good render, a failure, and a request of the wrong type."""
     from verm_rl.render.client import WarmWorker
-    from verm_rl.render.renderers import renderer_for
 
     worker = WarmWorker("python")
     try:
@@ -71,23 +71,53 @@ def test_worker_answers_typed_results():
     assert table_in_python.error_kind == "crash" and "browser renderer" in table_in_python.message
 
 
-def test_a_registered_task_renders_through_the_worker(renderer, monkeypatch):
-    """A fourth task registered in this test alone renders in the real sandbox (the worker loads it
-    by its import path before forking), and its failures are typed results."""
+def test_a_registered_task_renders_through_the_worker(renderer):
+    """A fourth task registered (as a ``TaskSpec``) in this test process alone renders in the real
+    sandbox: its ``RendererSpec`` travels in the request, the worker imports it by its path before
+    forking; its failures are typed results, its timeout is its spec's."""
     from tests.render.programs import render_toy_bars
 
-    monkeypatch.setitem(RENDERERS, "bars", RENDERERS["chart"])  # restored after the test
-    spec = register_renderer("bars", render_toy_bars)
-    assert spec.target == "tests.render.programs:render_toy_bars" and RENDERERS["bars"] is spec
-    res = renderer.render("bars", "3 1 2", dpi=50)
-    assert res.ok, res.message
-    assert res.meta["bars"] == 3 and "audit_hook" in res.meta["layers"]
-    boom = renderer.render("bars", "boom")
-    assert (boom.error_kind, boom.message) == ("runtime", "ValueError: boom")
-    monkeypatch.setitem(RENDERERS, "nowhere", dataclasses.replace(spec, task="nowhere", target="no.such.module:f"))
-    gone = renderer.render("nowhere", "1")
-    assert gone.error_kind == "crash" and "cannot be loaded" in gone.message
+    bars = TaskSpec(name="bars", extract=str.strip, categories=("bar_error",), renderer=render_toy_bars,
+                    render_timeout_s=7.0)
+    nowhere = TaskSpec(name="nowhere", extract=str.strip, categories=("x_error",), renderer="no.such.module:f")
+    register_task(bars)
+    register_task(nowhere)
+    try:
+        spec = renderer_for("bars")
+        assert (spec.target, spec.family, spec.long_lived) == ("tests.render.programs:render_toy_bars", "python", False)
+        assert RenderOptions().resolved("bars").timeout == 7.0
+        res = renderer.render("bars", "3 1 2", dpi=50)
+        assert res.ok, res.message
+        assert res.meta["bars"] == 3 and "audit_hook" in res.meta["layers"]
+        boom = renderer.render("bars", "boom")
+        assert (boom.error_kind, boom.message) == ("runtime", "ValueError: boom")
+        gone = renderer.render("nowhere", "1")
+        assert gone.error_kind == "crash" and "cannot be loaded" in gone.message
+    finally:
+        unregister_task("bars")
+        unregister_task("nowhere")
+    with pytest.raises(UnknownTask, match="unknown task 'bars'"):
+        renderer_for("bars")
     assert renderer.render("chart", GOOD_CHART).ok
+
+
+def test_a_task_without_a_renderer_or_with_a_local_one_is_refused():
+    register_task(TaskSpec(name="norender", extract=str.strip, categories=("x_error",)))
+    try:
+        with pytest.raises(UnknownTask, match="task 'norender' has no renderer"):
+            renderer_for("norender")
+    finally:
+        unregister_task("norender")
+
+    def local(source, options, meta):  # not importable by the worker
+        return b""
+
+    register_task(TaskSpec(name="local", extract=str.strip, categories=("x_error",), renderer=local))
+    try:
+        with pytest.raises(ValueError, match="module-level function"):
+            renderer_for("local")
+    finally:
+        unregister_task("local")
 
 
 def test_spare_child_is_used_between_requests_and_replaced_when_limits_change(renderer):
@@ -149,7 +179,6 @@ def test_a_spare_that_died_is_replaced_not_reported():
     """A spare killed while it waits (OOM killer, an operator) costs its render nothing."""
     import signal
 
-    from verm_rl.render.renderers import renderer_for
     from verm_rl.render.worker import DEFAULT_PREIMPORT, Forker, preimport
 
     preimport(DEFAULT_PREIMPORT)  # as the worker does: a child dropped to nobody may not read the stdlib

@@ -3,8 +3,9 @@ here alone ("ascii": text in a ```text fence, drawn with PIL, judged under its o
 "kind") runs through extract → render → the structural judge → reward with the library's own
 functions, and brings its own error injector.
 
-The render layer's worker does not yet look renderers up in the registry, so the toy task is drawn
-with its spec's renderer in-process (``TaskSpec.render``), the same function the worker would run.
+The toy task renders through the real sandboxed path (``Renderer.render`` → the warm worker → a
+sandboxed child): the render layer reads the renderer from the spec registered here, and the worker
+imports ``render_ascii`` by its path (``tests.tasks.test_registry:render_ascii``) before it forks.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from verm_rl.judge.profiles import TaskJudgeSettings, judge_inputs
 from verm_rl.judge.prompts import load_prompt
 from verm_rl.judge.schema import JudgedError, Judgement
 from verm_rl.judge.structural import StructuralJudge
+from verm_rl.render import RenderOptions
 from verm_rl.render.result import RenderFailure, RenderResult
 from verm_rl.reward import ROW_KEYS, ScoredSample, sample_row, score_batch
 from verm_rl.tasks import (
@@ -57,12 +59,15 @@ def extract_ascii(response: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
-def render_ascii(source: str, options: dict[str, Any], meta: dict[str, Any]) -> bytes:
-    """Each line drawn in PIL's default font on a white canvas."""
+def render_ascii(source: str, options: Any, meta: dict[str, Any]) -> bytes:
+    """Each line drawn in PIL's default font on a white canvas (run in the sandboxed child; ``options``:
+    the render layer's ``RenderOptions``)."""
     lines = source.splitlines()
     if not any(line.strip() for line in lines):
         raise RenderFailure("blank", "nothing to draw")
-    img = Image.new("RGB", (int(options.get("width", 240)), 16 * len(lines) + 8), "white")
+    if "RAISE" in source:
+        raise ValueError("asked to fail")
+    img = Image.new("RGB", (240, 16 * len(lines) + 8), "white")
     draw = ImageDraw.Draw(img)
     for i, line in enumerate(lines):
         draw.text((4, 4 + 16 * i), line, fill="black")
@@ -139,14 +144,10 @@ def ascii_task():
 
 
 def render(task: str, source: str | None) -> RenderResult:
-    """What the render layer does for a python-family task, in-process (no sandbox)."""
-    if not source:
-        return RenderResult.failure("no_code", "no program to render")
-    try:
-        meta: dict[str, Any] = {}
-        return RenderResult(ok=True, png=get_task(task).render(source, {}, meta), meta=meta)
-    except RenderFailure as e:
-        return RenderResult.failure(e.kind, e.message)
+    """The render layer's own path: the warm worker, a sandboxed child per render."""
+    from verm_rl.render import render as sandboxed_render
+
+    return sandboxed_render(task, source)
 
 
 def judge(task: str, reference: str, ref_png: bytes, candidate: str, cand_png: bytes) -> Judgement:
@@ -173,7 +174,12 @@ def test_a_fourth_task_runs_from_response_to_reward(ascii_task):
         "no_code": "I cannot read that image.",
     }
     ref_render = render("ascii", reference)
-    assert ref_render.ok and ref_render.meta == {"lines": 2}
+    assert ref_render.ok, ref_render.message
+    assert ref_render.meta["lines"] == 2 and "audit_hook" in ref_render.meta["layers"]  # drawn in the sandbox
+    in_process = get_task("ascii").render(reference, RenderOptions().resolved("ascii"))
+    assert ref_render.png == in_process  # the spec's renderer is the function the worker ran
+    crash = render("ascii", "RAISE")
+    assert (crash.error_kind, crash.message) == ("runtime", "ValueError: asked to fail")
     samples = []
     judgements = {}
     for name, response in responses.items():
@@ -237,7 +243,8 @@ def test_registering_twice_needs_replace(ascii_task):
 
 
 @pytest.mark.parametrize("bad", [dict(name="Bad Name"), dict(categories=()), dict(categories=("other",)),
-                                 dict(categories=("a", "a")), dict(category_key="")])
+                                 dict(categories=("a", "a")), dict(category_key=""), dict(worker_family="gpu"),
+                                 dict(render_timeout_s=0)])
 def test_malformed_specs_are_refused(bad):
     with pytest.raises(TaskSpecError):
         TaskSpec(**{"name": "toy", "extract": extract_ascii, "categories": ("a_error",), **bad})

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-# Wall clock that kills a render, per task, when ``RenderOptions.timeout_s`` is None (upstream's timeouts).
-TASK_TIMEOUT_S: dict[str, float] = {"chart": 15.0, "table": 15.0, "svg": 10.0}
-DEFAULT_TIMEOUT_S = 15.0  # a task registered without its own timeout
+from verm_rl.tasks import UnknownTaskError, get_task
+
+DEFAULT_TIMEOUT_S = 15.0  # a task name nobody registered (the render itself then fails as an unknown task)
 
 CAP_FIELDS = ("max_table_cells", "max_text_chars", "max_svg_elements", "max_svg_depth")
 
@@ -22,7 +22,7 @@ class RenderOptions:
     # for any program order); "released" = the current figure when the program ends, as the released reward
     # (it deletes the program's savefig calls and appends one), so a program that closes its figure renders blank
     chart_output: str = "requested"
-    timeout_s: float | None = None  # wall clock that kills; None = per task (TASK_TIMEOUT_S)
+    timeout_s: float | None = None  # wall clock that kills; None = the task's (its TaskSpec.render_timeout_s)
     memory_mb: int = 2048  # address space a program may add on top of the warm worker
     file_size_mb: int = 64  # largest file a program may write in its scratch dir
     max_procs: int = 64  # RLIMIT_NPROC of the user a root worker drops to (threads count here too)
@@ -50,10 +50,14 @@ class RenderOptions:
         return replace(self, **overrides)
 
     def resolved(self, task: str) -> RenderOptions:
-        """These options with the task's timeout filled in."""
+        """These options with the task's timeout (``TaskSpec.render_timeout_s``) filled in."""
         if self.timeout_s is not None:
             return self
-        return replace(self, timeout_s=TASK_TIMEOUT_S.get(task, DEFAULT_TIMEOUT_S))
+        try:
+            timeout_s = get_task(task).render_timeout_s
+        except UnknownTaskError:
+            timeout_s = DEFAULT_TIMEOUT_S
+        return replace(self, timeout_s=timeout_s)
 
     @property
     def timeout(self) -> float:
@@ -80,4 +84,4 @@ class RenderOptions:
 _NAMES = frozenset(f.name for f in fields(RenderOptions))
 
 
-__all__ = ["CAP_FIELDS", "DEFAULT_TIMEOUT_S", "RenderOptions", "TASK_TIMEOUT_S"]
+__all__ = ["CAP_FIELDS", "DEFAULT_TIMEOUT_S", "RenderOptions"]

@@ -1,4 +1,5 @@
-"""Which function renders which task: the one mapping task → renderer (the task registry points here).
+"""How a task renders, read from its ``TaskSpec`` (``verm_rl.tasks``: the one registry), and the
+built-in renderers the specs name.
 
 A renderer is named by an import path (``"module:function"``) so that the warm worker, a separate
 process, can import it before it forks the sandboxed child that calls it. It runs inside the
@@ -10,6 +11,10 @@ up in ``RenderResult.meta``, e.g. a chart's trace).
   with ``long_lived=True`` (it runs no user code, e.g. SVG), in one long-lived sandboxed child;
 - family ``"browser"``: ``fn(browser: TableBrowser, source, options, meta) -> bytes``, in the
   table browser's worker.
+
+``renderer_for(task)`` builds the ``RendererSpec`` from the task's spec (``renderer``,
+``worker_family``, ``render_long_lived``, ``render_check_blank``); the client sends it with every
+request, so a task registered only in the client's process renders in the worker as well.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from verm_rl.render.options import RenderOptions
 from verm_rl.render.result import RenderFailure
+from verm_rl.tasks import UnknownTaskError, get_task, task_names
 
 FAMILIES = ("python", "browser")
 
@@ -54,26 +60,27 @@ class RendererSpec:
         return fn
 
 
-RENDERERS: dict[str, RendererSpec] = {}
-
-
-def register_renderer(task: str, target: str | Callable[..., bytes], family: str = "python",
-                      long_lived: bool = False, check_blank: bool = True) -> RendererSpec:
-    """Register (or replace) the renderer of ``task``; ``target`` is a module-level function or its
-    ``"module:function"`` path. Returns the spec."""
-    if callable(target):
-        target = f"{target.__module__}:{target.__qualname__}"
-    spec = RendererSpec(task, target, family, long_lived, check_blank)
-    RENDERERS[task] = spec
-    return spec
+def target_of(ref: Any) -> str:
+    """The ``"module:function"`` path of a renderer reference (a path already, or a module-level function)."""
+    if isinstance(ref, str):
+        return ref
+    module, qualname = getattr(ref, "__module__", None), getattr(ref, "__qualname__", "")
+    if not module or not qualname or "<" in qualname:
+        raise ValueError(f"renderer {ref!r} is not a module-level function the worker can import")
+    return f"{module}:{qualname}"
 
 
 def renderer_for(task: str) -> RendererSpec:
-    """The spec of ``task``; ``UnknownTask`` (a ValueError) names the registered ones."""
+    """How ``task`` renders, from its ``TaskSpec``; ``UnknownTask`` (a ValueError) names the registered
+    tasks when ``task`` is not one, or says the task has no renderer."""
     try:
-        return RENDERERS[task]
-    except (KeyError, TypeError):
-        raise UnknownTask(f"unknown task {task!r}; expected one of {tuple(RENDERERS)}") from None
+        spec = get_task(task)
+    except UnknownTaskError:
+        raise UnknownTask(f"unknown task {task!r}; expected one of {task_names()}") from None
+    if spec.renderer is None:
+        raise UnknownTask(f"task {task!r} has no renderer; tasks with one: {task_names('renderer')}")
+    return RendererSpec(task, target_of(spec.renderer), spec.worker_family, spec.render_long_lived,
+                        spec.render_check_blank)
 
 
 # --- the built-in renderers -------------------------------------------------------------------------
@@ -104,10 +111,5 @@ def render_table_task(browser: Any, source: str, options: RenderOptions, meta: d
                           padding=int(options.table_padding), caps=options.caps())
 
 
-register_renderer("chart", render_chart_task, check_blank=False)  # blank-checked on the canvas
-register_renderer("svg", render_svg_task, long_lived=True, check_blank=False)
-register_renderer("table", render_table_task, family="browser", check_blank=False)  # cropped: empty → blank
-
-
-__all__ = ["FAMILIES", "RENDERERS", "RendererSpec", "UnknownTask", "register_renderer", "renderer_for",
-           "render_chart_task", "render_svg_task", "render_table_task"]
+__all__ = ["FAMILIES", "RendererSpec", "UnknownTask", "renderer_for", "render_chart_task", "render_svg_task",
+           "render_table_task", "target_of"]

@@ -18,8 +18,8 @@ import tempfile
 import threading
 
 from verm_rl.render.images import crop_to_content
-from verm_rl.render.options import TASK_TIMEOUT_S
 from verm_rl.render.result import RenderFailure
+from verm_rl.tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -180,13 +180,13 @@ class TableBrowser:
 
     def render(self, source: str, timeout_s: float | None = None, max_pixels: int = 40_000_000,
                padding: int = 12, caps: dict | None = None) -> bytes:
-        """The cropped PNG of ``source``. ``timeout_s`` (default: the table task's, ``options``) is a
-        wall clock for the whole render (load,
-        layout, screenshot): past it a watchdog kills the browser processes, the pending call
-        fails, the render is a ``timeout`` and a fresh browser is launched."""
+        """The cropped PNG of ``source``. ``timeout_s`` (default: the table task's ``render_timeout_s``)
+        is a wall clock for the whole render (load, layout, screenshot): past it a watchdog kills the
+        browser processes, the pending call fails, the render is a ``timeout`` and a fresh browser is
+        launched."""
         check_table_size(source, caps)
         if timeout_s is None:
-            timeout_s = TASK_TIMEOUT_S["table"]
+            timeout_s = get_task("table").render_timeout_s
         if self._stale:
             self._relaunch()
         fired = threading.Event()

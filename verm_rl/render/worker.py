@@ -47,6 +47,7 @@ from verm_rl.render.sandbox import (
     fork_isolated,
 )
 from verm_rl.render.svg_server import RECYCLE_EVERY, SvgServer
+from verm_rl.tasks import task_names
 
 log = logging.getLogger("verm_rl.render.worker")
 
@@ -392,9 +393,15 @@ def start_python(in_fd: int, out_fd: int, info: dict[str, Any]) -> tuple[Forker,
     runs = profile(_warm_chart) if os.environ.get("VERM_RL_PREFAULT", "1") != "0" else []
     info["prefault_kb"] = sum(size for _, size in runs) // 1024
     forker = Forker(view=view, close_in_child=(in_fd, out_fd), prefault=runs)
-    for task in ("chart",):
-        forker.load(renderer_for(task))
-    forker.last_cfg = SandboxConfig.from_options(RenderOptions().resolved("chart"))
+    forked = [spec for spec in map(renderer_for, task_names("renderer")) if spec.family == "python"
+              and not spec.long_lived]  # the registered per-render-child tasks: imported before any fork
+    for spec in forked:
+        try:
+            forker.load(spec)
+        except Exception as e:  # noqa: BLE001 - that task's requests report it as a crash
+            log.warning("renderer %s of task %s does not load: %s", spec.target, spec.task, e)
+    if forked:
+        forker.last_cfg = SandboxConfig.from_options(RenderOptions().resolved(forked[0].task))
     svg_server = SvgServer(view=view, close_in_child=(in_fd, out_fd),
                            recycle_every=int(os.environ.get("VERM_RL_SVG_RECYCLE", RECYCLE_EVERY)))
     info["layers"] = probe_layers(svg_server)

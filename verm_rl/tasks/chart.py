@@ -39,6 +39,7 @@ SPEC = TaskSpec(
                       ("evaluation/api_judge.py", "function", "build_prompt_for_chart")),
     renderer="verm_rl.render.renderers:render_chart_task",
     render_timeout_s=15.0,
+    render_check_blank=False,  # blank-checked on the canvas
     comparer="verm_rl.judge.structural.chart:compare",
     structural_trace=True,
     injector="verm_rl.data.inject.chart:INJECTOR",

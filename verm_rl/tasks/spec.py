@@ -52,7 +52,10 @@ class TaskSpec:
       resolved for the task, ``meta`` receives extra outputs (a chart's ``trace``); raise
       ``RenderFailure`` for a typed failure. Family ``browser`` (tables): ``fn(browser, source,
       options, meta) -> png bytes`` in the browser worker. The built-ins are the render layer's own
-      (``verm_rl.render.renderers``), so the worker and the spec draw with one function.
+      (``verm_rl.render.renderers``), so the worker and the spec draw with one function. The render
+      layer reads ``renderer``, ``worker_family``, ``render_timeout_s``, ``render_long_lived`` and
+      ``render_check_blank`` from here (``verm_rl.render.renderers.renderer_for``): a callable renderer
+      must be a module-level function, since the worker imports it by its ``module:function`` path.
     - ``comparer(reference, candidate, reference_trace, candidate_trace) -> list[JudgedError]``:
       the structural critic (traces only when ``structural_trace``; else None).
     - ``injector``: a ``verm_rl.data.inject.base.Injector`` (its perturbations by kind, how to apply
@@ -84,6 +87,10 @@ class TaskSpec:
     renderer: Ref | None = None
     worker_family: str = "python"  # which warm render worker runs it: python | browser
     render_timeout_s: float = 15.0  # wall clock of one render when the options do not say
+    # python family: one long-lived sandboxed child serves every render (only for renderers that run
+    # no user code, e.g. SVG); False: a fresh sandboxed child per render (untrusted programs)
+    render_long_lived: bool = False
+    render_check_blank: bool = True  # the worker rejects an all-white PNG (False: the renderer checks it itself)
     comparer: Ref | None = None
     structural_trace: bool = False  # the comparer needs traced renders (charts: the figure's description)
     injector: Ref | None = None
@@ -106,6 +113,11 @@ class TaskSpec:
         object.__setattr__(self, "categories", tuple(self.categories))
         if not self.data_source:
             object.__setattr__(self, "data_source", f"{self.name}2code")
+        if self.worker_family not in ("python", "browser"):
+            raise TaskSpecError(f"task {self.name!r}: worker_family must be 'python' or 'browser', "
+                                f"not {self.worker_family!r}")
+        if not self.render_timeout_s or self.render_timeout_s <= 0:
+            raise TaskSpecError(f"task {self.name!r}: render_timeout_s must be positive")
         if self.location_pattern is not None:
             re.compile(self.location_pattern)
         object.__setattr__(self, "released_prompts", tuple(tuple(s) for s in self.released_prompts))

@@ -40,6 +40,8 @@ SPEC = TaskSpec(
                       ("evaluation/api_judge.py", "function", "build_prompt_for_svg")),
     renderer="verm_rl.render.renderers:render_svg_task",
     render_timeout_s=10.0,  # upstream's
+    render_long_lived=True,  # cairosvg runs no user code: one long-lived sandboxed child
+    render_check_blank=False,  # checked on cairo's pixels
     comparer="verm_rl.judge.structural.svg:compare",
     injector="verm_rl.data.inject.svg:INJECTOR",
     rewrites="verm_rl.data.rewrite_svg:SVG_REWRITES",

@@ -60,6 +60,7 @@ SPEC = TaskSpec(
     renderer="verm_rl.render.renderers:render_table_task",
     worker_family="browser",
     render_timeout_s=15.0,
+    render_check_blank=False,  # cropped to content: an empty table is blank there
     comparer="verm_rl.judge.structural.table:compare",
     injector="verm_rl.data.inject.table:INJECTOR",
     rewrites="verm_rl.data.rewrite_table:TABLE_REWRITES",

@@ -155,3 +155,32 @@ def test_a_raising_backend_or_judge_still_gives_every_sample_a_reward():
     assert [s.reward.status for s in out.samples] == ["judge_failed", "no_code"]
     assert "RuntimeError: out of memory" in out.samples[0].judgement.raw
     assert out.samples[0].reward.total == pytest.approx(1.5) and out.metrics["verm/all/judge_failure_rate"] == 0.5
+
+
+class CountingBackend:
+    """The real local render pool, counting which sources it was asked to render."""
+
+    def __init__(self, pool):
+        self.pool, self.sources = pool, []
+
+    async def render(self, task, source, **options):
+        self.sources.append(source)
+        return await self.pool.render(task, source, **options)
+
+
+def test_reference_renders_are_cached_least_recently_used():
+    from verm_rl.render.local_pool import LocalRenderPool
+
+    refs = [GOOD_SVG.replace('fill="orange"', f'fill="#{i:02x}8040"') for i in range(3)]
+    with LocalRenderPool(1) as pool:
+        backend = CountingBackend(pool)
+        pipe = RewardPipeline(backend, BrokenJudge(), reference_cache_size=2)
+
+        async def reference(i):
+            return await pipe._reference("svg", refs[i])
+
+        async def run():
+            for i in (0, 1, 0, 2, 0, 1):  # 2 evicts 1 (0 was used more recently); 1 is rendered again
+                assert (await reference(i)).ok
+        asyncio.run(run())
+    assert backend.sources == [refs[0], refs[1], refs[2], refs[1]]

@@ -13,9 +13,10 @@ import hashlib
 import logging
 import re
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from cachetools import LRUCache
 
 from verm_rl.judge import JudgeBackend, Judgement, JudgeRequest, failed_judgement
 from verm_rl.judge.batcher import DynamicBatcher
@@ -104,8 +105,7 @@ class RewardPipeline:
         self.judge = judge
         self.reward_cfg = reward or SeverityRewardConfig()
         self.render_options = render_options or {}
-        self._ref_cache: OrderedDict[str, RenderResult] = OrderedDict()
-        self._ref_cache_size = reference_cache_size
+        self._ref_cache: LRUCache[str, RenderResult] = LRUCache(maxsize=max(1, reference_cache_size))
         self.alarm = FallbackAlarm(warn_every_failures)
         self._batcher: DynamicBatcher[ScoreItem, ScoredSample] = DynamicBatcher(
             self._score_samples, max_batch_size, batch_window_ms)
@@ -121,15 +121,13 @@ class RewardPipeline:
 
     async def _reference(self, task: str, source: str) -> RenderResult:
         key = hashlib.blake2b(f"{task}\0{source}".encode(), digest_size=16).hexdigest()
-        if key in self._ref_cache:
-            self._ref_cache.move_to_end(key)
-            return self._ref_cache[key]
+        cached = self._ref_cache.get(key)  # a hit counts as a use (LRU)
+        if cached is not None:
+            return cached
         result = await self._render(task, source)
         if result.error_kind == "crash":  # transient (a dead worker): render it again next time
             return result
         self._ref_cache[key] = result
-        while len(self._ref_cache) > self._ref_cache_size:
-            self._ref_cache.popitem(last=False)
         return result
 
     async def _render_candidate(self, item: ScoreItem) -> tuple[RenderResult, str | None]:

@@ -279,6 +279,10 @@ class Forker:
                     _write_all(child.req_fd, message)
                 except OSError:  # it died too: its exit status becomes the result below
                     pass
+        try:  # the next render's child forks and sets up while this one runs (on another core when there is one)
+            self.prepare()
+        except OSError as e:
+            log.warning("could not fork a spare render child: %s", e)
         cap = int(options.max_png_mb) * 2**20 + 2**20
         try:
             data, cut = _read_frame(child.res_fd, start + options.timeout, cap)

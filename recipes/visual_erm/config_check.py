@@ -13,6 +13,8 @@ by a test. Plain functions on the config, no Ray or verl.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +117,16 @@ def check_overrides(overrides: list[str] | tuple[str, ...]) -> None:
             if not (isinstance(value, str) and "${" in value):
                 check_value(key, value)
 
+
+
+def run_checked(main: Callable[[], Any], argv: list[str] | None = None) -> Any:
+    """A Hydra entry's command line: the ``verm.*`` overrides in ``argv`` (default ``sys.argv[1:]``) are checked
+    against the schema first (a typo exits naming the valid keys, with no traceback), then ``main`` runs."""
+    try:
+        check_overrides(sys.argv[1:] if argv is None else argv)
+    except ConfigError as e:
+        sys.exit(f"config error: {e}")
+    return main()
 
 def judge_gpus(cfg: DictConfig | dict) -> int:
     """GPUs of this job the arm's judge holds (verl's RM pool, Visual-ERM actors or DINO actors)."""

@@ -242,17 +242,10 @@ def main(cfg: DictConfig) -> None:
 
 
 def cli() -> None:
-    """The command line (``make run``): ``verm.*`` overrides are checked against the schema before Hydra
-    composes (a typo names the valid keys), as ``main.py`` does."""
-    import sys
+    """The command line (``make run``): ``verm.*`` overrides checked against the schema before Hydra composes."""
+    from recipes.visual_erm.config_check import run_checked
 
-    from recipes.visual_erm.config_check import ConfigError, check_overrides
-
-    try:
-        check_overrides(sys.argv[1:])
-    except ConfigError as e:
-        sys.exit(f"config error: {e}")
-    main()
+    run_checked(main)
 
 
 if __name__ == "__main__":

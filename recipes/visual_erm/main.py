@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 from omegaconf import OmegaConf
 
@@ -69,15 +67,10 @@ def main(config) -> None:
 
 
 def cli() -> None:
-    """The command line: ``verm.*`` overrides are checked against the schema first (a typo names the valid
-    keys), then Hydra composes and :func:`main` runs."""
-    from recipes.visual_erm.config_check import ConfigError, check_overrides
+    """The command line: ``verm.*`` overrides checked against the schema before Hydra composes."""
+    from recipes.visual_erm.config_check import run_checked
 
-    try:
-        check_overrides(sys.argv[1:])
-    except ConfigError as e:
-        sys.exit(f"config error: {e}")
-    main()
+    run_checked(main)
 
 
 if __name__ == "__main__":

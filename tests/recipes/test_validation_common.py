@@ -36,6 +36,8 @@ def arm_cfg(arm, tmp=None, extra=()):
     overrides = ["experiment=cpu_reward_step", f"verm/reward={arm}", "verm.render.pool_size=2", *extra]
     if tmp is not None:
         overrides += [f"verm.logging.sample_dir={tmp}", "verm.logging.sample_rate=1.0"]
+    else:  # write no sample folders (the default dir is verl's checkpoints/ under the working directory)
+        overrides += ["verm.logging.sample_rate=0"]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
         return compose(config_name="visual_erm", overrides=overrides)
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from PIL import Image
 
-from verm_rl.judge.prompts import prepare_image
+from verm_rl.judge.profiles import JudgeInputs
+from verm_rl.judge.prompts import local_images, local_messages, prepare_image
 from verm_rl.policy import user_content
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ class SftExample:
     prompt_messages: list[dict]
     answer: str
     images: list[Path]
+    task: str | None = None  # set: the collator builds the call as the judge profile does for this task
+    prompt_text: str = ""  # the user's text without the image markers
 
 
 def example_from_row(row: dict[str, Any], root: Path) -> SftExample:
@@ -51,7 +54,11 @@ def example_from_row(row: dict[str, Any], root: Path) -> SftExample:
     if slots != len(images):
         raise ValueError(f"{slots} <image> markers for {len(images)} images")
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in images]
-    return SftExample(prompt, str(messages[-1]["content"]), paths)
+    task = row.get("task")
+    if task is not None and len(paths) != 2:
+        raise ValueError(f"a row with a task has a (reference, candidate) pair, not {len(paths)} images")
+    text = "".join(str(m.get("content", "")) for m in messages[:-1] if m.get("role") == "user").replace("<image>", "")
+    return SftExample(prompt, str(messages[-1]["content"]), paths, task, text)
 
 
 def load_sft_jsonl(path: str | Path, limit: int | None = None) -> list[SftExample]:
@@ -95,19 +102,30 @@ class SftCollator:
     """
 
     def __init__(self, processor: Any, max_image_side: int = 1024, max_length: int | None = None,
-                 end_of_turn: str = "<|im_end|>"):
+                 end_of_turn: str = "<|im_end|>", inputs: JudgeInputs | None = None):
         self.processor = processor
+        self.inputs = inputs  # the serving profile: rows with a task are encoded as LocalJudge encodes that task
         self.tokenizer = processor.tokenizer
         self.max_image_side = max_image_side
         self.max_length = max_length
         self.end_of_turn = end_of_turn
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
+    def conversation(self, ex: SftExample) -> tuple[list[dict], list[Image.Image]]:
+        """The messages and images the model is trained on: for a row with a task and a serving profile,
+        exactly what ``LocalJudge`` sends for that task (system prompt, text prefix, image order, format,
+        size); otherwise the row's own turns with images downscaled to ``max_image_side``."""
+        if self.inputs is None or ex.task is None:
+            return ex.prompt_messages, [load_image(p, self.max_image_side) for p in ex.images]
+        settings = self.inputs.for_task(ex.task)
+        ref, pred = (p.read_bytes() for p in ex.images)
+        return local_messages(ex.prompt_text, settings), local_images(ref, pred, settings)
+
     def encode(self, ex: SftExample) -> dict[str, Any]:
         import torch
 
-        text = self.processor.apply_chat_template(ex.prompt_messages, add_generation_prompt=True, tokenize=False)
-        images = [load_image(p, self.max_image_side) for p in ex.images]
+        messages, images = self.conversation(ex)
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         prompt = self.processor(text=[text], images=images, return_tensors="pt")
         answer_ids = self.tokenizer(ex.answer + self.end_of_turn, add_special_tokens=False,
                                     return_tensors="pt")["input_ids"][0]

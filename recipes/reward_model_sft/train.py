@@ -98,7 +98,11 @@ def build_trainer(cfg: Any, model: Any, processor: Any, train_examples: list, ca
     from recipes.reward_model_sft.data import SftCollator
 
     args = training_arguments(cfg, world)
-    collator = SftCollator(processor, cfg.data.max_image_side, cfg.data.get("max_length"))
+    from verm_rl.judge.profiles import judge_inputs
+
+    profile = cfg.data.get("profile", "released")
+    collator = SftCollator(processor, cfg.data.max_image_side, cfg.data.get("max_length"),
+                           inputs=judge_inputs(profile) if profile else None)
     return Trainer(model=model, args=args, train_dataset=train_examples, data_collator=collator,
                    processing_class=processor, callbacks=callbacks or [])
 

@@ -232,6 +232,7 @@ def test_cli_make_judge_data_synthetic_structural(tmp_path, capsys):
     rows = read_jsonl(out / "sft_train.jsonl")
     assert len(rows) == stats["written"] > 0 and rows[0]["messages"][0] == {"role": "system",
                                                                           "content": "You are a helpful assistant."}
+    assert {r["task"] for r in rows} == {"table"}  # the SFT collator encodes the pair as the judge profile does
     assert main(argv) == 0  # resumed: nothing new to judge, same output
     assert json.loads((out / "stats.json").read_text())["written"] == stats["written"]
     assert len((out / "references_done.txt").read_text().split()) == 2

@@ -191,3 +191,42 @@ def test_deepspeed_configs_validate_against_training_arguments(stage, tiny_vlm_p
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="mismatch"):
         check_deepspeed_config(tmp_path / "bad.json", args, model, num_training_steps=100)
+
+
+@pytest.mark.parametrize("task", ["chart", "table"])
+def test_rows_with_a_task_train_on_what_local_judge_sends_for_that_task(task, processor, tiny_vlm_path, tmp_path):
+    """Train/serve parity: a make-judge-data row (with its task) is encoded as LocalJudge's released profile
+    encodes that task (chart: JPEG ≤ 1024; table: PNG ≤ 768, system prompt, text prefix), not as a PNG ≤ 1024."""
+    from PIL import Image, ImageDraw
+
+    from recipes.reward_model_sft.data import example_from_row
+    from verm_rl.judge import JudgeRequest
+    from verm_rl.judge.local import LocalJudge
+    from verm_rl.judge.profiles import judge_inputs
+
+    pngs = []
+    for i, name in enumerate(("ref", "pred")):
+        img = Image.new("RGB", (900, 300), "white")
+        ImageDraw.Draw(img).rectangle([40, 40, 400 + 200 * i, 260], fill=(200, 60, 30))
+        img.save(tmp_path / f"{name}.png")
+        pngs.append((tmp_path / f"{name}.png").read_bytes())
+    (tmp_path / "p.txt").write_text("List every visual difference as JSON.")
+    judge = LocalJudge(tiny_vlm_path, engine="transformers", prompts={task: str(tmp_path / "p.txt")})
+    served = judge.conversation(JudgeRequest(task, pngs[0], pngs[1]))
+    system = judge.inputs.for_task(task).system_prompt
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": "<image><image>List every visual difference as JSON."},
+        {"role": "assistant", "content": '{"errors": []}'}]
+    ex = example_from_row({"task": task, "messages": messages, "images": ["ref.png", "pred.png"]}, tmp_path)
+    collator = SftCollator(processor, inputs=judge_inputs("released"))
+    trained_messages, trained_images = collator.conversation(ex)
+    assert trained_messages == served.messages
+    assert [im.tobytes() for im in trained_images] == [im.tobytes() for im in served.images]
+    assert trained_images[0].size == ((768, 256) if task == "table" else (900, 300))
+    plain_messages, plain_images = SftCollator(processor).conversation(ex)  # without a profile: the row as written
+    assert plain_images[0].tobytes() != trained_images[0].tobytes()
+    batch = collator([ex])
+    text = processor.apply_chat_template(served.messages, add_generation_prompt=True, tokenize=False)
+    ref = processor(text=[text], images=served.images, return_tensors="pt")
+    assert batch["input_ids"][0, :ref["input_ids"].shape[1]].tolist() == ref["input_ids"][0].tolist()
+    assert batch["pixel_values"].equal(ref["pixel_values"])

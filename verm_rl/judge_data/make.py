@@ -306,13 +306,15 @@ def answer_of(c: Candidate) -> dict[str, Any]:
 
 
 def sft_row(c: Candidate, prompt: str) -> dict[str, Any]:
-    """The chat-format row of ``verm-rl synth``'s ``sft.jsonl`` (LLaMA-Factory ``messages``/``images``)."""
+    """The chat-format row of ``verm-rl synth``'s ``sft.jsonl`` (LLaMA-Factory ``messages``/``images``; images in
+    (reference, candidate) order). ``task`` lets our SFT collator encode the pair as the serving judge profile does."""
     messages = [{"role": "user", "content": "<image><image>" + prompt},
                 {"role": "assistant", "content": json.dumps(answer_of(c), ensure_ascii=False)}]
     system = released_system_prompt(c.task)
     if system is not None:
         messages.insert(0, {"role": "system", "content": system})
-    return {"id": c.id, "messages": messages, "images": [f"images/{c.ref_id}_ref.png", f"images/{c.id}_pred.png"]}
+    return {"id": c.id, "task": c.task, "messages": messages,
+            "images": [f"images/{c.ref_id}_ref.png", f"images/{c.id}_pred.png"]}
 
 
 def bench_row(c: Candidate, ref_source: str) -> dict[str, Any]:

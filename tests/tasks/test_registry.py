@@ -105,17 +105,8 @@ def _add_line(source: str, rng: random.Random) -> Perturbation:
     return Perturbation("add_line", source + "\nEXTRA", [JudgedError("layout_error", 3, "text", "one line too many")])
 
 
-def _apply(source: str, kinds: list[str], rng: random.Random) -> tuple[str, list[JudgedError]]:
-    errors: list[JudgedError] = []
-    for kind in kinds:
-        p = ASCII_PERTURBATIONS[kind](source, rng)
-        source, errors = p.source, errors + p.errors
-    return source, errors
-
-
 ASCII_PERTURBATIONS = {"swap_lines": _swap_line, "add_line": _add_line}
-ASCII_INJECTOR = Injector(ASCII_PERTURBATIONS, lambda src, kind, rng: ASCII_PERTURBATIONS[kind](src, rng), _apply,
-                          lambda keys, errors: None, {"swap_lines": "glyph", "add_line": "layout"},
+ASCII_INJECTOR = Injector(ASCII_PERTURBATIONS, {"swap_lines": "glyph", "add_line": "layout"},
                           last=frozenset({"add_line"}))
 
 

@@ -35,20 +35,41 @@ class Perturbation:
 class Injector:
     """One task's error injector: what ``TaskSpec.injector`` names (``"<module>:INJECTOR"``).
 
-    ``perturbations``: kind -> the perturbation function; ``perturb(source, kind, rng)``: one kind
-    applied to a program; ``apply_kinds(source, kinds, rng) -> (program, errors)``: several, one
-    after another; ``conflict(location_keys, errors)``: why those errors cannot be injected together
-    (None when they can); ``category``: kind -> the category it produces (a multi-error perturbation
-    mixes categories); ``first``/``last``: kinds applied first/last in one (re-indexing edits).
+    ``perturbations``: kind -> the perturbation function; ``category``: kind -> the category it produces (a
+    multi-error perturbation mixes categories); ``first``/``last``: kinds applied first/last in one
+    (re-indexing edits). Markup injectors (``fn(source, rng) -> Perturbation``) need nothing else; one that
+    edits a parsed form (charts: a syntax tree) also gives ``perturb(source, kind, rng)`` and
+    ``apply_kinds(source, kinds, rng) -> (program, errors)`` (several kinds, one after another).
+    ``conflict(location_keys, errors)``: why those errors cannot be injected together (default: never).
     """
 
     perturbations: Mapping[str, Callable]
-    perturb: Callable[[str, str, random.Random], Perturbation]
-    apply_kinds: Callable[[str, list[str], random.Random], tuple[str, list[JudgedError]]]
-    conflict: Callable[[list[str], list[JudgedError]], str | None]
     category: Mapping[str, str]
+    perturb: Callable[[str, str, random.Random], Perturbation] | None = None
+    apply_kinds: Callable[[str, list[str], random.Random], tuple[str, list[JudgedError]]] | None = None
+    conflict: Callable[[list[str], list[JudgedError]], str | None] | None = None
     first: frozenset[str] = frozenset()
     last: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        defaults = {"perturb": self._perturb_markup, "apply_kinds": self._apply_in_order, "conflict": _no_conflict}
+        for name, fn in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, fn)
+
+    def _perturb_markup(self, source: str, kind: str, rng: random.Random) -> Perturbation:
+        return self.perturbations[kind](source, rng)
+
+    def _apply_in_order(self, source: str, kinds: list[str], rng: random.Random) -> tuple[str, list[JudgedError]]:
+        errors: list[JudgedError] = []
+        for kind in kinds:
+            p = self.perturb(source, kind, rng)
+            source, errors = p.source, errors + p.errors
+        return source, errors
+
+
+def _no_conflict(keys: list[str], errors: list[JudgedError]) -> str | None:
+    return None
 
 
 def error(category: str, severity: int, location: str, description: str) -> JudgedError:

@@ -277,4 +277,4 @@ FIRST: set[str] = set()  # kinds applied first / last in a multi-error perturbat
 LAST: set[str] = set()
 
 
-INJECTOR = Injector(PERTURBATIONS, perturb, apply_kinds, conflict, CATEGORY, frozenset(FIRST), frozenset(LAST))
+INJECTOR = Injector(PERTURBATIONS, CATEGORY, perturb, apply_kinds, conflict, frozenset(FIRST), frozenset(LAST))

@@ -125,15 +125,6 @@ SVG_PERTURBATIONS = {"move_shape": svg_move_shape, "recolor": svg_recolor, "remo
                      "edit_text": svg_edit_text}
 
 
-def apply_kinds(source: str, kinds: list[str], rng: random.Random) -> tuple[str, list[JudgedError]]:
-    """``kinds`` one after another on the markup: (SVG, errors)."""
-    errors: list[JudgedError] = []
-    for kind in kinds:
-        p = SVG_PERTURBATIONS[kind](source, rng)
-        source, errors = p.source, errors + p.errors
-    return source, errors
-
-
 def conflict(keys: list[str], errors: list[JudgedError]) -> str | None:
     """Two errors on one element: the later edit would hide or re-attribute the earlier."""
     return "two errors on one element" if len(set(keys)) != len(keys) else None
@@ -144,9 +135,4 @@ FIRST: set[str] = set()
 LAST = {"remove_element"}  # removing re-indexes the elements: last, so earlier labels stay true
 PERTURBATIONS = SVG_PERTURBATIONS  # kind -> perturbation, the name every injector module shares
 
-
-def perturb(source: str, kind: str, rng: random.Random) -> Perturbation:
-    return SVG_PERTURBATIONS[kind](source, rng)
-
-
-INJECTOR = Injector(PERTURBATIONS, perturb, apply_kinds, conflict, CATEGORY, frozenset(FIRST), frozenset(LAST))
+INJECTOR = Injector(PERTURBATIONS, CATEGORY, conflict=conflict, first=frozenset(FIRST), last=frozenset(LAST))

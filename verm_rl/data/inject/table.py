@@ -6,7 +6,6 @@ import random
 import re
 
 from verm_rl.data.inject.base import WORD_SWAPS, Injector, NotApplicable, Perturbation, error
-from verm_rl.judge.schema import JudgedError
 from verm_rl.judge.structural import rules
 from verm_rl.judge.structural.table import parse_table
 
@@ -153,28 +152,10 @@ TABLE_PERTURBATIONS = {
 }
 
 
-def apply_kinds(source: str, kinds: list[str], rng: random.Random) -> tuple[str, list[JudgedError]]:
-    """``kinds`` one after another on the markup: (table, errors)."""
-    errors: list[JudgedError] = []
-    for kind in kinds:
-        p = TABLE_PERTURBATIONS[kind](source, rng)
-        source, errors = p.source, errors + p.errors
-    return source, errors
-
-
-def conflict(keys: list[str], errors: list[JudgedError]) -> str | None:
-    return None
-
-
 CATEGORY = {"numeric_cell": "numeric", "text_cell": "text", "drop_row": "layout", "drop_column": "layout",
             "split_span": "layout"}
 FIRST = {"drop_row", "drop_column", "split_span"}  # re-indexing edits first: later ones label what is left
 LAST: set[str] = set()
 PERTURBATIONS = TABLE_PERTURBATIONS  # kind -> perturbation, the name every injector module shares
 
-
-def perturb(source: str, kind: str, rng: random.Random) -> Perturbation:
-    return TABLE_PERTURBATIONS[kind](source, rng)
-
-
-INJECTOR = Injector(PERTURBATIONS, perturb, apply_kinds, conflict, CATEGORY, frozenset(FIRST), frozenset(LAST))
+INJECTOR = Injector(PERTURBATIONS, CATEGORY, first=frozenset(FIRST), last=frozenset(LAST))

@@ -223,11 +223,17 @@ def lower_is_better(metric: str) -> bool:
     return any(word in metric for word in LOWER_IS_BETTER)
 
 
+def _seed_order(run: RunData) -> tuple:
+    seed = str(run.seed)
+    return (0, int(seed), run.name) if seed.isdigit() else (1, seed, run.name)
+
+
 def by_arm(runs: list[RunData]) -> dict[str, list[RunData]]:
+    """Runs grouped by arm, arms by name, and within an arm by seed (numeric), then run name."""
     arms: dict[str, list[RunData]] = defaultdict(list)
     for r in runs:
         arms[r.arm].append(r)
-    return dict(sorted(arms.items()))
+    return {arm: sorted(rs, key=_seed_order) for arm, rs in sorted(arms.items())}
 
 
 def final_and_best(runs: list[RunData], metric: str) -> tuple[list[float], list[float]]:
@@ -266,7 +272,7 @@ def markdown_table(runs: list[RunData], metrics: list[str]) -> str:
         lines.append(f"| `{metric}`{direction} | " + " | ".join(cells) + " |")
     runs_line = ["| arm | runs (seeds) | steps | run names |", "|---|---|---|---|"]
     for arm, rs in arms.items():
-        runs_line.append(f"| {arm} | {len(rs)} ({', '.join(sorted(r.seed for r in rs))}) | "
+        runs_line.append(f"| {arm} | {len(rs)} ({', '.join(str(r.seed) for r in rs)}) | "
                          f"{', '.join(str(r.last_step + 1) for r in rs)} | {', '.join(r.name for r in rs)} |")
     return "\n".join(runs_line) + "\n\n" + "\n".join(lines) + "\n"
 

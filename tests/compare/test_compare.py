@@ -119,3 +119,13 @@ def test_api_runs_are_read_through_scan_history():
     assert [r.arm for r in runs] == ["ssim", "verm"] and runs[0].history["val-common/all/ssim"] == {0: 0.5, 1: 0.7}
     with pytest.raises(CompareError):
         load_api_runs("p", api=api)
+
+
+def test_runs_within_an_arm_are_listed_by_seed_whatever_order_they_were_found_in(offline_runs, tmp_path):
+    root, _ = offline_runs
+    runs = load_runs([str(root)])
+    tables = {order: compare(list(rs), tmp_path / order).table
+              for order, rs in (("found", runs), ("reversed", runs[::-1]))}
+    assert tables["found"] == tables["reversed"]
+    assert "| structural | 2 (0, 1) | 5, 4 | chart2code__structural__tiny__s0, chart2code__structural__tiny__s1 |" \
+        in tables["reversed"]

@@ -108,6 +108,13 @@ class VisualERMRewardManager(RewardManagerBase):
             self._pipeline = build_pipeline(self.settings, self.reward_router_address, self.reward_model_path)
         return self._pipeline
 
+    async def close(self) -> None:
+        """Stop the pipeline's batching task and close its judge, before the manager's event loop goes
+        away (verl keeps a reward worker for the whole run and never calls this; tests do)."""
+        if self._pipeline is not None:
+            await self._pipeline.close()
+            await self._pipeline.judge.close()
+
     def common_scorer(self):
         """The val-common scorer (same metrics whatever the arm), on this pipeline's render pool."""
         if self._common is None:

@@ -69,6 +69,7 @@ def test_malformed_sample_gets_a_reward_and_a_status(ray_cluster, tiny_vlm_path)
     data = make_batch([row], [[("broken", "```svg\n<svg/>\n```")]], tokenizer)
     manager = VisualERMRewardManager(cfg, tokenizer)
     out = manager.loop.run_until_complete(manager.run_single(data[0:1]))
+    manager.loop.run_until_complete(manager.close())
     assert out["reward_score"] == 0.0 and out["reward_extra_info"]["status"] == "bad_sample"
     assert set(out["reward_extra_info"]) == set(EXTRA_KEYS)
 

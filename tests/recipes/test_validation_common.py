@@ -45,10 +45,15 @@ def arm_cfg(arm, tmp=None, extra=()):
 def score_all(cfg, batch, tokenizer, manager=None):
     from recipes.visual_erm.reward_manager import VisualERMRewardManager
 
+    own = manager is None
     manager = manager or VisualERMRewardManager(cfg, tokenizer)
 
     async def run():
-        return await asyncio.gather(*(manager.run_single(batch[i:i + 1]) for i in range(len(batch))))
+        try:
+            return await asyncio.gather(*(manager.run_single(batch[i:i + 1]) for i in range(len(batch))))
+        finally:
+            if own:
+                await manager.close()
 
     return manager.loop.run_until_complete(run())
 
@@ -115,3 +120,4 @@ def test_n_rollouts_of_one_prompt_keep_n_sample_folders(ray_cluster, val_data, t
     outs = score_all(None, group, tokenizer, manager)
     assert len({o["reward_extra_info"]["sample_dir"] for o in outs}) == 4
     assert len(list((tmp_path / "plain").iterdir())) == 4
+    manager.loop.run_until_complete(manager.close())

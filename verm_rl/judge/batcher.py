@@ -41,6 +41,15 @@ class DynamicBatcher(Generic[T, R]):
         await queue.put((item, future))
         return await future
 
+    async def close(self) -> None:
+        """Stop the batching task (on its own loop); a later ``submit`` starts a new one."""
+        task, self._task, self._queue = self._task, None, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        if task.get_loop() is asyncio.get_running_loop():
+            await asyncio.gather(task, return_exceptions=True)
+
     async def _loop(self) -> None:
         queue = self._queue
         while True:

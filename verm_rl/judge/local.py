@@ -62,6 +62,9 @@ class LocalJudge(JudgeBackend):
     async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
         return list(await asyncio.gather(*(self._judge_one(r) for r in requests)))
 
+    async def close(self) -> None:
+        await self.batcher.close()
+
     def info(self) -> dict[str, Any]:
         sizes = self.batcher.batch_sizes
         return {"device": self.engine.device, "dtype": self.engine.dtype, "batches": len(sizes),

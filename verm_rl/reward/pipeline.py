@@ -207,3 +207,9 @@ class RewardPipeline:
         """Score one sample; concurrent calls within ``batch_window_ms`` are scored as one batch
         (de-duplication and batch normalisation then work for streaming callers such as verl)."""
         return await self._batcher.submit(item)
+
+    async def close(self) -> None:
+        """Stop the per-sample batching task (a long-lived reward worker never needs to; a short-lived
+        event loop should, before it closes); the judge is the caller's to close. Scoring again later
+        starts a new task."""
+        await self._batcher.close()

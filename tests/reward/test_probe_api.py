@@ -44,3 +44,90 @@ def test_extraction_is_linear_on_degenerate_responses(task, shape):
 ])
 def test_extraction_keeps_its_choices(task, response, expected):
     assert extract_code(task, response) == expected
+
+
+# --- references and responses in the shapes users pass ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def svg_png():
+    from verm_rl.render import render
+
+    return render("svg", GOOD_SVG).png
+
+
+def test_references_as_files_arrays_and_dataset_images_become_png(tmp_path, svg_png):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from verm_rl.reward.scoring import score_item
+
+    path = tmp_path / "ref.png"
+    path.write_bytes(svg_png)
+    rgb = np.asarray(Image.open(io.BytesIO(svg_png)).convert("RGB"))
+    for ref in (path, str(path), {"bytes": svg_png, "path": None}, {"bytes": None, "path": str(path)}):
+        item = score_item("svg", "x", ref)
+        assert item.reference_png == svg_png and item.reference_source is None, ref
+    item = score_item("svg", "x", rgb)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(item.reference_png)).convert("RGB")), rgb)
+    assert score_item("svg", "x", GOOD_SVG).reference_source == GOOD_SVG  # a program stays a program
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        score_item("svg", "x", str(tmp_path / "missing.png"))
+    with pytest.raises(TypeError, match="program"):
+        score_item("svg", "x", 3.5)
+
+
+@pytest.mark.parametrize("response, text", [
+    ([], ""),
+    ({"role": "assistant", "content": "hi"}, "hi"),
+    (({"role": "assistant", "content": "a"},), "a"),
+    ([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "image"}, "b"]}], "ab"),
+])
+def test_responses_in_chat_shapes(response, text):
+    from verm_rl.reward.scoring import response_text
+
+    assert response_text(response) == text
+
+
+def test_a_bare_string_where_a_list_belongs_is_a_caller_mistake():
+    from verm_rl.reward import score
+
+    with pytest.raises(TypeError, match="responses"):
+        score("svg", f"```svg\n{GOOD_SVG}\n```", [GOOD_SVG])
+    with pytest.raises(TypeError, match="references"):
+        score(["svg"], ["x"], GOOD_SVG)
+    with pytest.raises(TypeError, match="tasks"):
+        score(None, ["x"], [GOOD_SVG])
+
+
+# --- judges that answer garbage ---------------------------------------------------------------------------
+
+class GarbageJudge:
+    """A judge backend that answers each request with ``answer`` (not a ``Judgement``)."""
+
+    reads_sources = False
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    async def judge(self, requests):
+        from verm_rl.judge import Judgement
+
+        if self.answer == "bad_status":
+            return [Judgement(r.task, status="weird") for r in requests]
+        return [self.answer for _ in requests]
+
+    async def close(self):
+        pass
+
+
+@pytest.mark.parametrize("answer", ["garbage", {"errors": []}, None, 3, "bad_status"])
+def test_a_judge_answering_garbage_fails_those_samples_only(answer, svg_png):
+    from verm_rl.reward import score
+
+    rewards, details = score("svg", [f"```svg\n{GOOD_SVG}\n```", "no code"], [svg_png, svg_png],
+                             judge=GarbageJudge(answer))
+    assert [d["status"] for d in details] == ["judge_failed", "no_code"]
+    assert details[0]["judge_status"] == "judge_failed" and rewards == [1.5, 0.0]
+    assert all(isinstance(r, float) for r in rewards)

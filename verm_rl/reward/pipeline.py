@@ -14,12 +14,13 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, get_args, runtime_checkable
 
 from cachetools import LRUCache
 
 from verm_rl.judge import JudgeBackend, Judgement, JudgeRequest, failed_judgement
 from verm_rl.judge.batcher import DynamicBatcher
+from verm_rl.judge.schema import JudgeStatus
 from verm_rl.render.result import RenderResult
 from verm_rl.reward.metrics import reward_metrics
 from verm_rl.reward.record import columns, sample_row
@@ -93,6 +94,15 @@ class FallbackAlarm:
                             "Last: %s", self.failed, self.seen, 100.0 * self.failed / self.seen, why[:300])
 
 
+JUDGE_STATUSES = frozenset(get_args(JudgeStatus))
+
+
+def _describe(verdict: Any) -> str:
+    if isinstance(verdict, Judgement):
+        return f"a Judgement with status {verdict.status!r}"
+    return f"{type(verdict).__name__} {str(verdict)[:100]!r}"
+
+
 class RewardPipeline:
     """``await pipeline.score(items)``: every item gets a reward and a status, whatever fails."""
 
@@ -149,12 +159,15 @@ class RewardPipeline:
         start = time.monotonic()
         try:
             verdicts = await self.judge.judge(requests)
+            verdicts = list(verdicts)
             if len(verdicts) != len(requests):
                 raise RuntimeError(f"{len(verdicts)} verdicts for {len(requests)} requests")
-            return list(verdicts)
         except Exception as e:  # noqa: BLE001 - every sample still gets a reward and a status
             why = f"judge {type(self.judge).__name__} raised {type(e).__name__}: {e}"
             return [failed_judgement(r.task, "judge_failed", why, time.monotonic() - start) for r in requests]
+        return [v if isinstance(v, Judgement) and v.status in JUDGE_STATUSES else failed_judgement(
+            r.task, "judge_failed", f"judge {type(self.judge).__name__} answered {_describe(v)}, not a Judgement",
+            time.monotonic() - start) for r, v in zip(requests, verdicts, strict=True)]
 
     async def _score_samples(self, items: list[ScoreItem]) -> list[ScoredSample]:
         rendered, refs = await asyncio.gather(

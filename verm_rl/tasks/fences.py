@@ -28,10 +28,10 @@ def first_element(text: str, tag: str, last_close: bool = False) -> re.Match | N
     opening = re.search(rf"<{tag}\b", text, re.IGNORECASE)
     if opening is None:
         return None
-    closing = None
-    for closing in re.compile(rf"</{tag}\s*>", re.IGNORECASE).finditer(text, opening.end()):
-        if not last_close:
-            break
+    closings = re.compile(rf"</{tag}\s*>", re.IGNORECASE).finditer(text, opening.end())
+    closing = next(closings, None)
+    if last_close:
+        closing = next((m for m in reversed(list(closings))), closing)
     return None if closing is None else re.compile(r".*", re.DOTALL).match(text, opening.start(), closing.end())
 
 

@@ -50,9 +50,14 @@ def test_extraction_keeps_its_choices(task, response, expected):
 
 @pytest.fixture(scope="module")
 def svg_png():
-    from verm_rl.render import render
+    """A reference image (the judges here do not look at it: any PNG will do)."""
+    import io
 
-    return render("svg", GOOD_SVG).png
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (40, 90, 200)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def test_references_as_files_arrays_and_dataset_images_become_png(tmp_path, svg_png):
@@ -131,3 +136,42 @@ def test_a_judge_answering_garbage_fails_those_samples_only(answer, svg_png):
     assert [d["status"] for d in details] == ["judge_failed", "no_code"]
     assert details[0]["judge_status"] == "judge_failed" and rewards == [1.5, 0.0]
     assert all(isinstance(r, float) for r in rewards)
+
+
+def test_wrong_judge_backend_or_reward_objects_are_type_errors():
+    from verm_rl.reward import SeverityRewardConfig, score
+    from verm_rl.reward.scoring import ascore
+
+    svg = f"```svg\n{GOOD_SVG}\n```"
+    with pytest.raises(TypeError, match="JudgeBackend"):
+        score("svg", [svg], [GOOD_SVG], judge="http://127.0.0.1:8000/v1")
+    with pytest.raises(TypeError, match="RenderBackend"):
+        score("svg", [svg], [GOOD_SVG], backend="local")
+    with pytest.raises(TypeError, match="SeverityRewardConfig"):
+        score("svg", [svg], [GOOD_SVG], reward=0.5)
+    with pytest.raises(TypeError, match="nrom"):
+        score("svg", [svg], [GOOD_SVG], reward={"nrom": 10})
+    assert callable(ascore) and SeverityRewardConfig  # the async form shares the checks (same code path)
+
+
+def test_a_reward_config_as_a_dict_and_a_duck_typed_judge(svg_png):
+    from verm_rl.judge import JudgedError, Judgement
+    from verm_rl.reward import score
+
+    class DuckJudge:  # no JudgeBackend base: no reads_sources, no close
+        async def judge(self, requests):
+            return [Judgement(r.task, [JudgedError("shape_error", 3)] * 5) for r in requests]
+
+    rewards, details = score("svg", [f"```svg\n{GOOD_SVG}\n```"], [svg_png], judge=DuckJudge(),
+                             reward={"norm": 30})
+    assert details[0]["status"] == "ok" and rewards == [pytest.approx(1.5)]  # 1 + (1 - 15/30)
+
+
+def test_lone_surrogates_in_a_response_or_reference_fail_nothing_else():
+    from verm_rl.reward import score
+
+    bad = "<svg xmlns='http://www.w3.org/2000/svg'><text x='5' y='20'>\udcff</text></svg>"
+    rewards, details = score("svg", [f"```svg\n{bad}\n```", f"```svg\n{GOOD_SVG}\n```", f"```svg\n{GOOD_SVG}\n```"],
+                             [GOOD_SVG, bad, GOOD_SVG])
+    assert len(rewards) == 3 and all(isinstance(r, float) for r in rewards)
+    assert details[2]["status"] == "ok" and rewards[2] == pytest.approx(2.0)

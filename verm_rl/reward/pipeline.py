@@ -13,7 +13,7 @@ import hashlib
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, get_args, runtime_checkable
 
 from cachetools import LRUCache
@@ -97,6 +97,33 @@ class FallbackAlarm:
 JUDGE_STATUSES = frozenset(get_args(JudgeStatus))
 
 
+def check_backends(backend: Any, judge: Any) -> None:
+    """A ``TypeError`` for objects that are no render or judge backend (a URL string, a class, None)."""
+    if not callable(getattr(backend, "render", None)):
+        raise TypeError(f"{type(backend).__name__} is not a RenderBackend: it has no async render(task, source)")
+    if not callable(getattr(judge, "judge", None)):
+        raise TypeError(f"{type(judge).__name__} is not a JudgeBackend: it has no async judge(requests) "
+                        "(for a judge server: verm_rl.judge.http.HttpJudge)")
+
+
+def _utf8(text: Any) -> Any:
+    """``text`` with lone surrogates (not UTF-8: they crash hashing, pipes and HTTP) replaced by U+FFFD."""
+    if not isinstance(text, str) or text.isascii():
+        return text
+    try:
+        text.encode()
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _utf8_item(item: ScoreItem) -> ScoreItem:
+    response, source = _utf8(item.response), _utf8(item.reference_source)
+    if response is item.response and source is item.reference_source:
+        return item
+    return replace(item, response=response, reference_source=source)
+
+
 def _describe(verdict: Any) -> str:
     if isinstance(verdict, Judgement):
         return f"a Judgement with status {verdict.status!r}"
@@ -109,8 +136,12 @@ class RewardPipeline:
     def __init__(self, backend: RenderBackend, judge: JudgeBackend, reward: SeverityRewardConfig | None = None,
                  render_options: dict[str, Any] | None = None, reference_cache_size: int = 4096,
                  batch_window_ms: float = 50.0, max_batch_size: int = 256, warn_every_failures: int = 50):
-        if not callable(getattr(backend, "render", None)):
-            raise TypeError(f"{type(backend).__name__} is not a RenderBackend: it has no async render(task, source)")
+        check_backends(backend, judge)
+        if isinstance(reward, dict):
+            reward = SeverityRewardConfig(**reward)  # an unknown key is a TypeError naming it
+        if reward is not None and not isinstance(reward, SeverityRewardConfig):
+            raise TypeError(f"reward must be a SeverityRewardConfig or a dict of its fields, not "
+                            f"{type(reward).__name__}")
         self.backend = backend
         self.judge = judge
         self.reward_cfg = reward or SeverityRewardConfig()
@@ -170,6 +201,7 @@ class RewardPipeline:
             time.monotonic() - start) for r, v in zip(requests, verdicts, strict=True)]
 
     async def _score_samples(self, items: list[ScoreItem]) -> list[ScoredSample]:
+        items = [_utf8_item(i) for i in items]
         rendered, refs = await asyncio.gather(
             asyncio.gather(*(self._render_candidate(i) for i in items)),
             asyncio.gather(*(self._reference_png(i) for i in items)),
@@ -186,7 +218,7 @@ class RewardPipeline:
                 problems[idx] = why
             else:
                 req = JudgeRequest(item.task, ref_png, render.png, item.reference_source, code)
-                keys.append(req.key(self.judge.reads_sources))
+                keys.append(req.key(getattr(self.judge, "reads_sources", False)))
                 unique.setdefault(keys[-1], req)
         judged = dict(zip(unique, await self._judge(list(unique.values())), strict=True)) if unique else {}
         seen: set[str] = set()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from verm_rl.judge import JudgeBackend
-from verm_rl.reward.pipeline import RenderBackend, RewardPipeline, ScoreItem
+from verm_rl.reward.pipeline import RenderBackend, RewardPipeline, ScoreItem, check_backends
 from verm_rl.reward.record import sample_detail
 from verm_rl.reward.severity import SeverityRewardConfig
 from verm_rl.tasks import check_task
@@ -142,6 +142,8 @@ async def ascore(tasks: Sequence[str] | str, responses: Sequence[Any], reference
 
         RenderOptions().replace(**render_options)  # a typo is a TypeError here, not a crash per sample
     backend = backend if backend is not None else local_backend()
+    if judge is not None or not callable(getattr(backend, "render", None)):
+        check_backends(backend, judge)
     own_judge = judge is None
     if judge is None:
         from verm_rl.judge.structural import StructuralJudge

@@ -175,3 +175,27 @@ def test_lone_surrogates_in_a_response_or_reference_fail_nothing_else():
                              [GOOD_SVG, bad, GOOD_SVG])
     assert len(rewards) == 3 and all(isinstance(r, float) for r in rewards)
     assert details[2]["status"] == "ok" and rewards[2] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("errors", [
+    [{"category": "shape_error", "severity": 3}], ["shape_error"], None,
+    "shape_error", [("shape_error", 3)],
+])
+def test_a_judgement_with_malformed_errors_fails_that_sample_only(errors, svg_png):
+    from verm_rl.judge import JudgedError, Judgement
+    from verm_rl.reward import score
+
+    def bad(severity):
+        return [JudgedError("shape_error", severity)]
+
+    answers = [errors, bad("3"), bad(float("nan")), bad(-50), [JudgedError("shape_error", 2)]]
+
+    class MalformedJudge:
+        async def judge(self, requests):
+            return [Judgement(r.task, e) for r, e in zip(requests, answers, strict=True)]
+
+    responses = [f"```svg\n{GOOD_SVG.replace('orange', c)}\n```" for c in ("red", "blue", "green", "black", "gray")]
+    rewards, details = score("svg", responses, [svg_png] * 5, judge=MalformedJudge())
+    assert [d["status"] for d in details] == ["judge_failed"] * 4 + ["ok"]
+    assert all(d["judge_status"] == "judge_failed" for d in details[:4])
+    assert rewards[4] == pytest.approx(2.0 - 2 / 50) and all(isinstance(r, float) for r in rewards)

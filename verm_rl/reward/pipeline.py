@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from cachetools import LRUCache
 
 from verm_rl.judge import JudgeBackend, Judgement, JudgeRequest, failed_judgement
 from verm_rl.judge.batcher import DynamicBatcher
-from verm_rl.judge.schema import JudgeStatus
+from verm_rl.judge.schema import JudgedError, JudgeStatus
 from verm_rl.render.result import RenderResult
 from verm_rl.reward.metrics import reward_metrics
 from verm_rl.reward.record import columns, sample_row
@@ -124,10 +125,23 @@ def _utf8_item(item: ScoreItem) -> ScoreItem:
     return replace(item, response=response, reference_source=source)
 
 
+def _valid_error(error: Any) -> bool:
+    severity = getattr(error, "severity", None)
+    return (isinstance(error, JudgedError) and isinstance(severity, (int, float)) and not isinstance(severity, bool)
+            and math.isfinite(severity) and severity >= 0)
+
+
+def _well_formed(verdict: Any) -> bool:
+    """A ``Judgement`` the reward can read: a known status, a list of ``JudgedError`` with finite severities >= 0
+    (a custom judge that breaks this fails its samples, not the batch)."""
+    return (isinstance(verdict, Judgement) and verdict.status in JUDGE_STATUSES and isinstance(verdict.errors, list)
+            and all(_valid_error(e) for e in verdict.errors))
+
+
 def _describe(verdict: Any) -> str:
     if isinstance(verdict, Judgement):
-        return f"a Judgement with status {verdict.status!r}"
-    return f"{type(verdict).__name__} {str(verdict)[:100]!r}"
+        return f"a malformed Judgement (status {verdict.status!r}, errors {str(verdict.errors)[:200]})"
+    return f"{type(verdict).__name__} {str(verdict)[:100]!r}, not a Judgement"
 
 
 class RewardPipeline:
@@ -196,8 +210,8 @@ class RewardPipeline:
         except Exception as e:  # noqa: BLE001 - every sample still gets a reward and a status
             why = f"judge {type(self.judge).__name__} raised {type(e).__name__}: {e}"
             return [failed_judgement(r.task, "judge_failed", why, time.monotonic() - start) for r in requests]
-        return [v if isinstance(v, Judgement) and v.status in JUDGE_STATUSES else failed_judgement(
-            r.task, "judge_failed", f"judge {type(self.judge).__name__} answered {_describe(v)}, not a Judgement",
+        return [v if _well_formed(v) else failed_judgement(
+            r.task, "judge_failed", f"judge {type(self.judge).__name__} answered {_describe(v)}",
             time.monotonic() - start) for r, v in zip(requests, verdicts, strict=True)]
 
     async def _score_samples(self, items: list[ScoreItem]) -> list[ScoredSample]:

@@ -104,3 +104,12 @@ def test_a_wrapper_without_a_judgement_inside_is_no_judgement():
     assert summary("chart", json.dumps({"meta": {"model": "x"}, "result": {"errors": [E]}})) == OK_DATA3
     assert summary("chart", '{"meta": {"model": "x"}, "note": {"a": {"b": {"c": {"errors": []}}}}}')[0] == "parse_failed"
     assert summary("chart", '{"meta": {"model": "x"}}')[0] == "parse_failed"
+
+
+@pytest.mark.parametrize("text", [
+    f'<thinking>bar 2 looks off, maybe {{"bar": 2}}</thinking>\n{{"errors": [{ES}]}}',
+    f'<reasoning>x {{"y": 1}}</reasoning>{{"errors": [{ES}]}}',
+    f'notes {{"y": 1}} </thinking>\n{{"errors": [{ES}]}}',
+])
+def test_other_reasoning_tags_are_skipped_too(text):
+    assert summary("chart", text) == OK_DATA3

@@ -21,7 +21,8 @@ from verm_rl.tasks import CATEGORIES, OTHER_CATEGORY, check_task, get_task
 
 log = logging.getLogger(__name__)
 
-_THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
+_THINK = re.compile(r"<(think|thinking|reasoning)>.*?(</\1>|\Z)", re.DOTALL | re.IGNORECASE)
+_THINK_END = re.compile(r"</(?:think|thinking|reasoning)>", re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _SEVERITY_WORDS = {"minor": 1, "low": 1, "small": 1, "medium": 2, "moderate": 2, "major": 3, "high": 3,
                    "severe": 3, "critical": 3}
@@ -71,9 +72,9 @@ def _severity(value: Any) -> tuple[int, bool]:
 def _candidate_text(raw: str) -> tuple[str, list[str]]:
     notes = []
     text = _THINK.sub("", raw)
-    closing = text.lower().rfind("</think>")  # the template opened <think> in the prompt: only its end is here
-    if closing >= 0:
-        text = text[closing + len("</think>"):]
+    ends = [m.end() for m in _THINK_END.finditer(text)]  # the template opened <think> in the prompt: its end is here
+    if ends:
+        text = text[ends[-1]:]
     fences = [m.group(1) for m in _FENCE.finditer(text) if "{" in m.group(1) or "[" in m.group(1)]
     if fences:
         notes.append("fenced")

@@ -113,3 +113,16 @@ def test_a_wrapper_without_a_judgement_inside_is_no_judgement():
 ])
 def test_other_reasoning_tags_are_skipped_too(text):
     assert summary("chart", text) == OK_DATA3
+
+
+def test_a_task_whose_category_key_has_capitals_still_reads_it():
+    from verm_rl.tasks import TaskSpec, register_task, unregister_task
+
+    spec = register_task(TaskSpec(name="toy_capital_key", extract=lambda r: r, categories=("glyph_error",),
+                                  category_key="Kind", error_location=False))
+    try:
+        answer = '{"errors": [{"Kind": "glyph_error", "severity": 2, "description": "x"}]}'
+        assert summary(spec.name, answer) == ("ok", [("glyph_error", 2)])
+        assert summary(spec.name, answer.replace('"Kind"', '"kind"')) == ("ok", [("glyph_error", 2)])
+    finally:
+        unregister_task(spec.name)

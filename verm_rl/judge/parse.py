@@ -249,7 +249,7 @@ _CATEGORY_KEYS = ("category", "type", "error_type")  # what judges write besides
 
 def _category_keys(task: str) -> tuple[str, ...]:
     """Where an error's category may be: the task's ``category_key`` first, then the usual keys."""
-    own = get_task(task).category_key
+    own = get_task(task).category_key.lower()  # item keys are read lower-cased
     return (own, *(k for k in _CATEGORY_KEYS if k != own))
 
 

@@ -21,14 +21,17 @@ from verm_rl.tasks import CATEGORIES, OTHER_CATEGORY, check_task, get_task
 
 log = logging.getLogger(__name__)
 
-_THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
+_THINK = re.compile(r"<(think|thinking|reasoning)>.*?(</\1>|\Z)", re.DOTALL | re.IGNORECASE)
+_THINK_END = re.compile(r"</(?:think|thinking|reasoning)>", re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _SEVERITY_WORDS = {"minor": 1, "low": 1, "small": 1, "medium": 2, "moderate": 2, "major": 3, "high": 3,
                    "severe": 3, "critical": 3}
 _ALIASES = {"text_symbol": "text_symbol_error", "textsymbol": "text_symbol_error", "symbol": "text_symbol_error",
             "numerical": "numeric_error", "number": "numeric_error", "numbers": "numeric_error",
             "value": "data_error", "values": "data_error", "color": "style_error", "colour": "style_error",
-            "geometry": "shape_error", "structural": "structure_error"}
+            "geometry": "shape_error", "structural": "structure_error",
+            # the chart/table word on an SVG (one judge model serves all tasks): text is its text_symbol_error
+            "text": "text_symbol_error", "text_and_symbol": "text_symbol_error"}
 MAX_ERRORS = 200
 
 
@@ -69,6 +72,9 @@ def _severity(value: Any) -> tuple[int, bool]:
 def _candidate_text(raw: str) -> tuple[str, list[str]]:
     notes = []
     text = _THINK.sub("", raw)
+    ends = [m.end() for m in _THINK_END.finditer(text)]  # the template opened <think> in the prompt: its end is here
+    if ends:
+        text = text[ends[-1]:]
     fences = [m.group(1) for m in _FENCE.finditer(text) if "{" in m.group(1) or "[" in m.group(1)]
     if fences:
         notes.append("fenced")
@@ -195,16 +201,45 @@ def _load(text: str) -> tuple[Any, list[str]]:
     return json_repair.loads(span[:BOUNDED_REPAIR]), notes + ["repair_bounded"]
 
 
-def _find_errors(obj: Any) -> tuple[list[Any] | None, dict[str, Any]]:
+_ERROR_LIST_KEYS = ("errors", "error_list", "issues", "discrepancies")
+WRAPPER_DEPTH = 3  # {"result": {"output": {"errors": ...}}}: how deep a judgement may be wrapped
+
+
+def _lower_keys(obj: dict[Any, Any]) -> dict[Any, Any]:
+    return {k.strip().lower() if isinstance(k, str) else k: v for k, v in obj.items()}
+
+
+def _error_items(value: dict[str, Any]) -> list[Any]:
+    """Errors the judge gave as an object: one error, errors keyed by number, or lists keyed by category."""
+    if {"severity", "description", *_CATEGORY_KEYS} & _lower_keys(value).keys():
+        return [value]
+    items: list[Any] = []
+    for key, item in value.items():
+        group = item if isinstance(item, list) else [item]
+        items += [{"category": key, **i} if isinstance(i, dict) and isinstance(key, str) and not key.isdigit()
+                   and not {*_CATEGORY_KEYS} & _lower_keys(i).keys() else i for i in group]
+    return items
+
+
+def _find_errors(obj: Any, depth: int = 0) -> tuple[list[Any] | None, dict[str, Any]]:
     if isinstance(obj, list):
         # a bare list of errors, or [ {object with errors} ]
-        if len(obj) == 1 and isinstance(obj[0], dict) and "errors" in obj[0]:
-            return _find_errors(obj[0])
+        if len(obj) == 1 and isinstance(obj[0], dict) and "errors" in _lower_keys(obj[0]):
+            return _find_errors(obj[0], depth)
         return obj, {}
     if isinstance(obj, dict):
-        for key in ("errors", "error_list", "issues", "discrepancies"):
+        obj = _lower_keys(obj)
+        for key in _ERROR_LIST_KEYS:
             if isinstance(obj.get(key), list):
                 return obj[key], obj
+            if isinstance(obj.get(key), dict) and obj[key]:
+                return _error_items(obj[key]), obj
+        if depth < WRAPPER_DEPTH and not any(isinstance(k, str) and k.endswith("_count") for k in obj):
+            for value in obj.values():  # a wrapper: {"result": {...}}
+                if isinstance(value, dict):
+                    items, container = _find_errors(value, depth + 1)
+                    if items is not None or any(isinstance(k, str) and k.endswith("_count") for k in container):
+                        return items, container
         return None, obj
     return None, {}
 
@@ -214,7 +249,7 @@ _CATEGORY_KEYS = ("category", "type", "error_type")  # what judges write besides
 
 def _category_keys(task: str) -> tuple[str, ...]:
     """Where an error's category may be: the task's ``category_key`` first, then the usual keys."""
-    own = get_task(task).category_key
+    own = get_task(task).category_key.lower()  # item keys are read lower-cased
     return (own, *(k for k in _CATEGORY_KEYS if k != own))
 
 
@@ -265,6 +300,8 @@ def _parse(task: str, raw: str) -> Judgement:
     obj, load_notes = _load(candidate)
     notes += load_notes
     items, container = _find_errors(obj)
+    if items is not None:
+        items = [_lower_keys(i) if isinstance(i, dict) else i for i in items[:MAX_ERRORS + 1]]
     counts = {k: v for k, v in container.items() if isinstance(k, str) and k.endswith("_count")}
     if items is None:
         # No list at all: fine only when the judge said "no errors" through its counts.

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import re
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, get_args, runtime_checkable
 
 from cachetools import LRUCache
 
 from verm_rl.judge import JudgeBackend, Judgement, JudgeRequest, failed_judgement
 from verm_rl.judge.batcher import DynamicBatcher
+from verm_rl.judge.schema import JudgedError, JudgeStatus
 from verm_rl.render.result import RenderResult
 from verm_rl.reward.metrics import reward_metrics
 from verm_rl.reward.record import columns, sample_row
@@ -93,14 +95,67 @@ class FallbackAlarm:
                             "Last: %s", self.failed, self.seen, 100.0 * self.failed / self.seen, why[:300])
 
 
+JUDGE_STATUSES = frozenset(get_args(JudgeStatus))
+
+
+def check_backends(backend: Any, judge: Any) -> None:
+    """A ``TypeError`` for objects that are no render or judge backend (a URL string, a class, None)."""
+    if not callable(getattr(backend, "render", None)):
+        raise TypeError(f"{type(backend).__name__} is not a RenderBackend: it has no async render(task, source)")
+    if not callable(getattr(judge, "judge", None)):
+        raise TypeError(f"{type(judge).__name__} is not a JudgeBackend: it has no async judge(requests) "
+                        "(for a judge server: verm_rl.judge.http.HttpJudge)")
+
+
+def _utf8(text: Any) -> Any:
+    """``text`` with lone surrogates (not UTF-8: they crash hashing, pipes and HTTP) replaced by U+FFFD."""
+    if not isinstance(text, str) or text.isascii():
+        return text
+    try:
+        text.encode()
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _utf8_item(item: ScoreItem) -> ScoreItem:
+    response, source = _utf8(item.response), _utf8(item.reference_source)
+    if response is item.response and source is item.reference_source:
+        return item
+    return replace(item, response=response, reference_source=source)
+
+
+def _valid_error(error: Any) -> bool:
+    severity = getattr(error, "severity", None)
+    return (isinstance(error, JudgedError) and isinstance(severity, (int, float)) and not isinstance(severity, bool)
+            and math.isfinite(severity) and severity >= 0)
+
+
+def _well_formed(verdict: Any) -> bool:
+    """A ``Judgement`` the reward can read: a known status, a list of ``JudgedError`` with finite severities >= 0
+    (a custom judge that breaks this fails its samples, not the batch)."""
+    return (isinstance(verdict, Judgement) and verdict.status in JUDGE_STATUSES and isinstance(verdict.errors, list)
+            and all(_valid_error(e) for e in verdict.errors))
+
+
+def _describe(verdict: Any) -> str:
+    if isinstance(verdict, Judgement):
+        return f"a malformed Judgement (status {verdict.status!r}, errors {str(verdict.errors)[:200]})"
+    return f"{type(verdict).__name__} {str(verdict)[:100]!r}, not a Judgement"
+
+
 class RewardPipeline:
     """``await pipeline.score(items)``: every item gets a reward and a status, whatever fails."""
 
     def __init__(self, backend: RenderBackend, judge: JudgeBackend, reward: SeverityRewardConfig | None = None,
                  render_options: dict[str, Any] | None = None, reference_cache_size: int = 4096,
                  batch_window_ms: float = 50.0, max_batch_size: int = 256, warn_every_failures: int = 50):
-        if not callable(getattr(backend, "render", None)):
-            raise TypeError(f"{type(backend).__name__} is not a RenderBackend: it has no async render(task, source)")
+        check_backends(backend, judge)
+        if isinstance(reward, dict):
+            reward = SeverityRewardConfig(**reward)  # an unknown key is a TypeError naming it
+        if reward is not None and not isinstance(reward, SeverityRewardConfig):
+            raise TypeError(f"reward must be a SeverityRewardConfig or a dict of its fields, not "
+                            f"{type(reward).__name__}")
         self.backend = backend
         self.judge = judge
         self.reward_cfg = reward or SeverityRewardConfig()
@@ -149,14 +204,18 @@ class RewardPipeline:
         start = time.monotonic()
         try:
             verdicts = await self.judge.judge(requests)
+            verdicts = list(verdicts)
             if len(verdicts) != len(requests):
                 raise RuntimeError(f"{len(verdicts)} verdicts for {len(requests)} requests")
-            return list(verdicts)
         except Exception as e:  # noqa: BLE001 - every sample still gets a reward and a status
             why = f"judge {type(self.judge).__name__} raised {type(e).__name__}: {e}"
             return [failed_judgement(r.task, "judge_failed", why, time.monotonic() - start) for r in requests]
+        return [v if _well_formed(v) else failed_judgement(
+            r.task, "judge_failed", f"judge {type(self.judge).__name__} answered {_describe(v)}",
+            time.monotonic() - start) for r, v in zip(requests, verdicts, strict=True)]
 
     async def _score_samples(self, items: list[ScoreItem]) -> list[ScoredSample]:
+        items = [_utf8_item(i) for i in items]
         rendered, refs = await asyncio.gather(
             asyncio.gather(*(self._render_candidate(i) for i in items)),
             asyncio.gather(*(self._reference_png(i) for i in items)),
@@ -173,7 +232,7 @@ class RewardPipeline:
                 problems[idx] = why
             else:
                 req = JudgeRequest(item.task, ref_png, render.png, item.reference_source, code)
-                keys.append(req.key(self.judge.reads_sources))
+                keys.append(req.key(getattr(self.judge, "reads_sources", False)))
                 unique.setdefault(keys[-1], req)
         judged = dict(zip(unique, await self._judge(list(unique.values())), strict=True)) if unique else {}
         seen: set[str] = set()

@@ -15,16 +15,17 @@ import os
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from verm_rl.judge import JudgeBackend
-from verm_rl.reward.pipeline import RenderBackend, RewardPipeline, ScoreItem
+from verm_rl.reward.pipeline import RenderBackend, RewardPipeline, ScoreItem, check_backends
 from verm_rl.reward.record import sample_detail
 from verm_rl.reward.severity import SeverityRewardConfig
 from verm_rl.tasks import check_task
 
 T = TypeVar("T")
-Reference = str | bytes | None  # a program to render, or the reference image as PNG bytes (or a PIL image)
+Reference = Any  # a program to render, or the reference image (PNG bytes, PIL, array, path): see score_item
 
 LOCAL_WORKERS = 8
 _local_backend = None
@@ -46,25 +47,60 @@ def local_backend() -> RenderBackend:
 
 
 def response_text(response: Any) -> str:
-    """A completion as text: a string, or TRL's conversational form (a list of messages: the last one's
-    content, itself a string or a list of ``{"type": "text", "text": ...}`` parts)."""
+    """A completion as text: a string, or TRL's conversational form (a list of messages, or one message: the
+    last one's content, itself a string or a list of ``{"type": "text", "text": ...}`` parts); no message: ""."""
     if response is None:
         return ""
     if isinstance(response, str):
         return response
-    if isinstance(response, list) and response and isinstance(response[-1], dict):
+    if isinstance(response, dict):
+        response = [response]
+    if isinstance(response, (list, tuple)) and not response:
+        return ""
+    if isinstance(response, (list, tuple)) and isinstance(response[-1], dict):
         content = response[-1].get("content", "")
         if isinstance(content, list):
-            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return "".join(p if isinstance(p, str) else str(p.get("text") or "")
+                           for p in content if isinstance(p, (str, dict)))
         return str(content or "")
     raise TypeError(f"a response must be a string or a list of chat messages, not {type(response).__name__}")
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+
+
+def _image_path(reference: Any) -> Path | None:
+    """``reference`` as an image file path: a ``Path``, or a one-line string ending in an image suffix (a
+    program never does). Missing: ``FileNotFoundError`` (a wrong directory, before any work)."""
+    if isinstance(reference, os.PathLike):
+        path = Path(reference)
+    elif (isinstance(reference, str) and "\n" not in reference and len(reference) < 4096
+          and reference.strip().lower().endswith(IMAGE_SUFFIXES)):
+        path = Path(reference.strip()).expanduser()
+    else:
+        return None
+    if not path.is_file():
+        raise FileNotFoundError(f"reference image {str(path)!r} does not exist")
+    return path
+
+
+def _png(image: Any) -> bytes:
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def score_item(task: str, response: Any, reference: Any) -> ScoreItem:
-    """One ``ScoreItem``: ``reference`` is a program (``str``), PNG bytes, a PIL image, or None (no reference:
-    the sample still gets a reward, with status ``judge_failed`` and the fallback visual term)."""
+    """One ``ScoreItem``: ``reference`` is a program (``str``), the reference image (PNG bytes, a PIL image, an
+    HxW(xC) uint8 array, an image file path, a ``datasets`` image dict ``{"bytes", "path"}``), or None (no
+    reference: the sample still gets a reward, with status ``judge_failed`` and the fallback visual term)."""
     check_task(task)
     text = response_text(response)
+    if isinstance(reference, dict) and {"bytes", "path"} & reference.keys():  # datasets.Image(decode=False)
+        reference = reference.get("bytes") or reference.get("path")
+    path = _image_path(reference)
+    if path is not None:
+        return ScoreItem(task, text, reference_png=path.read_bytes())
     if reference is None:
         return ScoreItem(task, text)
     if isinstance(reference, str):
@@ -72,15 +108,21 @@ def score_item(task: str, response: Any, reference: Any) -> ScoreItem:
     if isinstance(reference, (bytes, bytearray, memoryview)):
         return ScoreItem(task, text, reference_png=bytes(reference))
     if callable(getattr(reference, "save", None)):  # a PIL image
-        buf = io.BytesIO()
-        reference.convert("RGB").save(buf, format="PNG")
-        return ScoreItem(task, text, reference_png=buf.getvalue())
-    raise TypeError(f"a reference must be a program (str), PNG bytes or a PIL image, not {type(reference).__name__}")
+        return ScoreItem(task, text, reference_png=_png(reference))
+    if hasattr(reference, "__array_interface__"):  # a numpy array
+        from PIL import Image
+
+        return ScoreItem(task, text, reference_png=_png(Image.fromarray(reference)))
+    raise TypeError(f"a reference must be a program (str), an image (PNG bytes, PIL image, array, file path) "
+                    f"or None, not {type(reference).__name__}")
 
 
 def score_items(tasks: Sequence[str] | str, responses: Sequence[Any],
                 references: Sequence[Reference]) -> list[ScoreItem]:
     """Check the three lists (a single task name applies to every response) and pair them up."""
+    for name, value in (("tasks", tasks), ("responses", responses), ("references", references)):
+        if isinstance(value, (str, bytes)) and name != "tasks" or value is None:
+            raise TypeError(f"{name} must be a list with one entry per sample, not {type(value).__name__}")
     responses, references = list(responses), list(references)
     task_list = [tasks] * len(responses) if isinstance(tasks, str) else list(tasks)
     if not len(task_list) == len(responses) == len(references):
@@ -100,6 +142,8 @@ async def ascore(tasks: Sequence[str] | str, responses: Sequence[Any], reference
 
         RenderOptions().replace(**render_options)  # a typo is a TypeError here, not a crash per sample
     backend = backend if backend is not None else local_backend()
+    if judge is not None or not callable(getattr(backend, "render", None)):
+        check_backends(backend, judge)
     own_judge = judge is None
     if judge is None:
         from verm_rl.judge.structural import StructuralJudge

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from verm_rl.tasks.fences import fenced_blocks
+from verm_rl.tasks.fences import fenced_blocks, first_element
 from verm_rl.tasks.spec import TaskSpec
 
 LANGS = ("svg", "xml", "html")
-_SVG = re.compile(r"<svg\b.*?</svg\s*>", re.DOTALL | re.IGNORECASE)
 _SVG_OPEN = re.compile(r"<svg\b.*", re.DOTALL | re.IGNORECASE)
 
 
@@ -16,10 +15,10 @@ def extract(response: str) -> str | None:
     """The ``<svg …</svg>`` in the last svg/xml fence that has one, else a bare one (or an unclosed one)."""
     for lang, body in reversed(fenced_blocks(response)):
         if lang in LANGS or lang == "":
-            m = _SVG.search(body) or _SVG_OPEN.search(body)
+            m = first_element(body, "svg") or _SVG_OPEN.search(body)
             if m:
                 return m.group(0).strip()
-    m = _SVG.search(response) or _SVG_OPEN.search(response)
+    m = first_element(response, "svg") or _SVG_OPEN.search(response)
     return m.group(0).strip() if m else None
 
 

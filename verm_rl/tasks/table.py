@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from verm_rl.tasks.fences import fenced_blocks
+from verm_rl.tasks.fences import fenced_blocks, first_element
 from verm_rl.tasks.spec import TaskSpec
 
 LANGS = ("html", "markdown", "md", "htm")
-_TABLE = re.compile(r"<table\b.*</table\s*>", re.DOTALL | re.IGNORECASE)
 _PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _PIPE_SEP = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 
@@ -29,13 +28,13 @@ def extract(response: str) -> str | None:
     """A ``<table …</table>`` or a pipe table in the last html/markdown fence that has one, else bare."""
     for lang, body in reversed(fenced_blocks(response)):
         if lang in LANGS or lang == "":
-            m = _TABLE.search(body)
+            m = first_element(body, "table", last_close=True)
             if m:
                 return m.group(0).strip()
             pipe = pipe_table(body)
             if pipe:
                 return pipe
-    m = _TABLE.search(response)
+    m = first_element(response, "table", last_close=True)
     if m:
         return m.group(0).strip()
     return pipe_table(response)

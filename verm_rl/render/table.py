@@ -2,7 +2,9 @@
 
 One browser per worker, reused across renders (a fresh page context per render is not needed:
 ``set_content`` replaces the document). JavaScript is off and every network request is aborted;
-the worker also runs in its own network namespace when the kernel allows it.
+the worker also runs in its own network namespace when the kernel allows it. The page is a
+sandboxed document (``Content-Security-Policy: sandbox``, kept by every ``set_content``): an
+opaque origin with no storage, and a ``<meta http-equiv=refresh>`` cannot navigate it away.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 
 from verm_rl.render.images import crop_to_content
 from verm_rl.render.result import RenderFailure
@@ -36,6 +39,10 @@ td {{ border: 1px solid #333; padding: 6px 10px; }}
 </style></head><body>
 {body}
 </body></html>"""
+# The page's own address: served once per page (see ``_new_page``) as an empty sandboxed document;
+# ``set_content`` then writes each render into it, and the document keeps its sandbox flags.
+PAGE_URL = "http://verm-table.invalid/"
+SANDBOX_HEADERS = {"content-type": "text/html; charset=utf-8", "content-security-policy": "sandbox"}
 CANVAS = (3600, 2400)  # the released screenshot size (width, height): wide tables do not wrap before it
 
 CHROMIUM_ARGS = [
@@ -128,6 +135,16 @@ def table_to_html(source: str) -> str:
     return PAGE_TEMPLATE.format(body=body)
 
 
+def _serve_sandbox_or_abort(route) -> None:
+    """Every request is aborted but the main frame's navigation to ``PAGE_URL`` (a sandboxed empty
+    document: without ``allow-scripts`` Chromium refuses meta refreshes in it)."""
+    request = route.request
+    if request.url == PAGE_URL and request.is_navigation_request() and request.frame.parent_frame is None:
+        route.fulfill(status=200, headers=SANDBOX_HEADERS, body="<html><body></body></html>")
+    else:
+        route.abort()
+
+
 class TableBrowser:
     """A headless Chromium kept open for many table renders (Playwright's sync API)."""
 
@@ -172,8 +189,9 @@ class TableBrowser:
             java_script_enabled=False, offline=True, service_workers="block",
             viewport={"width": self.viewport[0], "height": self.viewport[1]},
         )
-        context.route("**/*", lambda route: route.abort())
+        context.route("**/*", _serve_sandbox_or_abort)
         self._page = context.new_page()
+        self._page.goto(PAGE_URL, wait_until="load")
         # Page.captureScreenshot over CDP directly: same pixels as page.screenshot, ~35% faster
         # (Playwright's screenshot adds font waits and style injection we do not need).
         self._cdp = context.new_cdp_session(self._page)
@@ -190,6 +208,7 @@ class TableBrowser:
         if self._stale:
             self._relaunch()
         fired = threading.Event()
+        start = time.monotonic()
 
         def kill_browser() -> None:
             fired.set()
@@ -215,6 +234,8 @@ class TableBrowser:
             self.timeouts += 1
             raise RenderFailure("timeout", f"table render killed after {timeout_s} s wall clock")
         cropped = crop_to_content(png, padding)
+        if time.monotonic() - start > timeout_s:  # the crop is on the render's wall clock too
+            raise RenderFailure("timeout", f"table render took longer than {timeout_s} s wall clock")
         if cropped is None:
             raise RenderFailure("blank", "the table rendered as an empty page")
         return cropped
@@ -236,6 +257,8 @@ class TableBrowser:
             x0, y0 = max(0.0, box["x"] - margin), max(0.0, box["y"] - margin)
             x1 = min(float(box["pageWidth"]), box["x"] + box["width"] + margin)
             y1 = min(float(box["pageHeight"]), box["y"] + box["height"] + margin)
+            if x1 - x0 <= margin or y1 - y0 <= margin:  # all of it off the page (Chromium hangs on such a clip)
+                raise RenderFailure("blank", "the table lies outside the page")
             clip = {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0, "scale": 1}
             shot = self._cdp.send("Page.captureScreenshot", {
                 "format": "png", "clip": clip, "fromSurface": True,

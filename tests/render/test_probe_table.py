@@ -285,3 +285,22 @@ def test_the_crop_counts_against_the_wall_clock(monkeypatch):
         assert browser.timeouts == 0
     finally:
         browser.close()
+
+
+@pytest.mark.parametrize("unit", ["<i>x", "<div>", "<span><b>"])
+def test_a_repetition_loop_of_open_tags_is_too_large_at_once(renderer, good_digest, unit):
+    """Unclosed tags repeated by a looping policy nest ever deeper: 90k ``<i>x`` (350 KB, under the
+    text and cell caps) took the browser past the 15 s wall clock and a relaunch; an element cap
+    (as SVG has) stops it before the browser sees it."""
+    res = render(renderer, T + unit * 50_000)
+    assert res.error_kind == "too_large" and "max_table_elements" in res.message, (res.error_kind, res.message)
+    assert res.seconds < 1.0
+    assert render(renderer, T + unit * 50_000, max_table_elements=10 ** 9, timeout_s=0.5).error_kind == "timeout"
+    assert_unpoisoned(renderer, good_digest)
+
+
+def test_a_large_legitimate_table_is_under_the_element_cap(renderer):
+    """2,000 cells (the cell cap) each with inline markup stay well under the element cap."""
+    row = "<tr>" + "<td><b>1</b><span>2</span><sup>3</sup></td>" * 10 + "</tr>"
+    res = render(renderer, "<table>" + row * 200 + "</table>", timeout_s=10)
+    assert res.ok, (res.error_kind, res.message)

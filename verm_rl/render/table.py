@@ -53,7 +53,8 @@ CHROMIUM_ARGS = [
 _HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
 _HTML_CELL = re.compile(r"<\s*t[dh]\b", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<[^>]*>")
-TABLE_CAPS = {"max_table_cells": 2_000, "max_text_chars": 100_000}
+_HTML_ELEMENT = re.compile(r"<[a-zA-Z]")  # an opening tag, as the HTML tokenizer starts one
+TABLE_CAPS = {"max_table_cells": 2_000, "max_text_chars": 100_000, "max_table_elements": 20_000}
 # Bounding box of everything in <body> (elements and bare text), in page coordinates. Playwright
 # evaluates this in its own world, so it works with the page's JavaScript turned off.
 _CONTENT_BOX = """() => {
@@ -86,12 +87,16 @@ def find_chromium() -> str | None:
 
 def check_table_size(source: str, caps: dict | None = None) -> None:
     """Degenerate tables (a repetition loop: thousands of rows) are ``too_large`` before the browser
-    spends seconds laying them out. Cells: ``<td>``/``<th>`` tags, or markdown rows × columns."""
+    spends seconds laying them out. Cells: ``<td>``/``<th>`` tags, or markdown rows × columns;
+    elements (HTML only: unclosed tags repeated nest deeper and deeper, slower than linearly)."""
     caps = {**TABLE_CAPS, **(caps or {})}
     max_cells, max_text = int(caps["max_table_cells"]), int(caps["max_text_chars"])
     if _HTML_TABLE.search(source):
         cells = len(_HTML_CELL.findall(source))
         text = len(_HTML_TAG.sub("", source))
+        elements, max_elements = len(_HTML_ELEMENT.findall(source)), int(caps["max_table_elements"])
+        if elements > max_elements:
+            raise RenderFailure("too_large", f"table has {elements} elements (max_table_elements={max_elements})")
     else:
         rows = [line for line in source.splitlines() if "|" in line]
         cells = sum(max(1, line.strip().strip("|").count("|") + 1) for line in rows)

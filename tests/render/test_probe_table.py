@@ -304,3 +304,24 @@ def test_a_large_legitimate_table_is_under_the_element_cap(renderer):
     row = "<tr>" + "<td><b>1</b><span>2</span><sup>3</sup></td>" * 10 + "</tr>"
     res = render(renderer, "<table>" + row * 200 + "</table>", timeout_s=10)
     assert res.ok, (res.error_kind, res.message)
+
+
+ANIMATED = {
+    "css_animation": "<style>@keyframes k { from { background: red } to { background: blue } }"
+                     " td { animation: k 0.3s infinite }</style><table><tr><td>xxxx</td></tr></table>",
+    "marquee": "<table><tr><td><marquee scrollamount=50>moving text</marquee></td></tr></table>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ANIMATED))
+def test_animated_tables_render_the_same_pixels_every_time(renderer, name):
+    """A CSS animation or a <marquee> runs without scripts: the screenshot caught whatever frame
+    the clock was at, so the same output got different pixels (and rewards) from render to render.
+    Animations are frozen at their first frame. (Animated GIFs still pick a frame: not covered.)"""
+    digests = set()
+    for pause in (0.0, 0.05, 0.12, 0.2):
+        time.sleep(pause)
+        res = render(renderer, ANIMATED[name])
+        assert res.ok, (res.error_kind, res.message)
+        digests.add(digest(res.png))
+    assert len(digests) == 1

@@ -200,6 +200,10 @@ class TableBrowser:
         # Page.captureScreenshot over CDP directly: same pixels as page.screenshot, ~35% faster
         # (Playwright's screenshot adds font waits and style injection we do not need).
         self._cdp = context.new_cdp_session(self._page)
+        # CSS animations, transitions and <marquee> run without scripts: frozen at their first frame
+        # so the same table gives the same pixels whenever the screenshot lands
+        self._cdp.send("Animation.enable")
+        self._cdp.send("Animation.setPlaybackRate", {"playbackRate": 0})
 
     def render(self, source: str, timeout_s: float | None = None, max_pixels: int = 40_000_000,
                padding: int = 12, caps: dict | None = None) -> bytes:

@@ -325,3 +325,21 @@ def test_animated_tables_render_the_same_pixels_every_time(renderer, name):
         assert res.ok, (res.error_kind, res.message)
         digests.add(digest(res.png))
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("cell", ["<td rowspan=65534>x</td>", "<td rowspan=0>x</td>",
+                                  "<td colspan=1000 rowspan=1000>x</td>", "<td colspan='1000'>x</td>"])
+def test_spans_count_as_the_cells_they_cover(renderer, good_digest, cell):
+    """1,999 cells pass the cell cap, but each spanning every row below makes a 1999x1999 grid:
+    the browser ran to the wall clock. Cells are counted as the grid slots they cover."""
+    res = render(renderer, "<table>" + f"<tr>{cell}</tr>" * 1_999 + "</table>")
+    assert res.error_kind == "too_large" and "max_table_cells" in res.message, (res.error_kind, res.message)
+    assert res.seconds < 1.0
+    assert_unpoisoned(renderer, good_digest)
+
+
+def test_a_few_spans_in_a_full_table_still_render(renderer):
+    header = "<tr><th colspan=10>title</th></tr><tr><td rowspan=2>a</td>" + "<td>b</td>" * 9 + "</tr>"
+    body = "<tr>" + "<td>c</td>" * 9 + "</tr>" + ("<tr>" + "<td>d</td>" * 10 + "</tr>") * 196
+    res = render(renderer, "<table>" + header + body + "</table>", timeout_s=10)
+    assert res.ok, (res.error_kind, res.message)

@@ -51,7 +51,9 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
 ]
 _HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
-_HTML_CELL = re.compile(r"<\s*t[dh]\b", re.IGNORECASE)
+_HTML_CELL_TAG = re.compile(r"<\s*t[dh]\b[^>]*", re.IGNORECASE)
+_HTML_ROW = re.compile(r"<\s*tr\b", re.IGNORECASE)
+_SPAN = {name: re.compile(name + r"""\s*=\s*["']?\s*\+?(\d+)""", re.IGNORECASE) for name in ("colspan", "rowspan")}
 _HTML_TAG = re.compile(r"<[^>]*>")
 _HTML_ELEMENT = re.compile(r"<[a-zA-Z]")  # an opening tag, as the HTML tokenizer starts one
 TABLE_CAPS = {"max_table_cells": 2_000, "max_text_chars": 100_000, "max_table_elements": 20_000}
@@ -92,7 +94,7 @@ def check_table_size(source: str, caps: dict | None = None) -> None:
     caps = {**TABLE_CAPS, **(caps or {})}
     max_cells, max_text = int(caps["max_table_cells"]), int(caps["max_text_chars"])
     if _HTML_TABLE.search(source):
-        cells = len(_HTML_CELL.findall(source))
+        cells = _html_grid_cells(source)
         text = len(_HTML_TAG.sub("", source))
         elements, max_elements = len(_HTML_ELEMENT.findall(source)), int(caps["max_table_elements"])
         if elements > max_elements:
@@ -105,6 +107,23 @@ def check_table_size(source: str, caps: dict | None = None) -> None:
         raise RenderFailure("too_large", f"table has {cells} cells (max_table_cells={max_cells})")
     if text > max_text:
         raise RenderFailure("too_large", f"table text is {text} characters (max_text_chars={max_text})")
+
+
+def _span(tag: str, name: str, limit: int) -> int:
+    found = _SPAN[name].search(tag)
+    return min(int(found.group(1)), limit) if found else 1
+
+
+def _html_grid_cells(source: str) -> int:
+    """Cells as the grid slots they cover (colspan × rowspan, clamped as browsers clamp them; a
+    rowspan of 0 or past the last row spans the rows left): 1,999 cells each spanning every row
+    below are a 1999×1999 grid, minutes of table layout."""
+    rows = max(1, len(_HTML_ROW.findall(source)))
+    total = 0
+    for tag in _HTML_CELL_TAG.findall(source):
+        rowspan = _span(tag, "rowspan", 65_534)
+        total += max(1, _span(tag, "colspan", 1_000)) * (rows if rowspan == 0 else min(rowspan, rows))
+    return total
 
 
 def _descendants(pid: int) -> list[int]:

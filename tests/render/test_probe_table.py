@@ -343,3 +343,16 @@ def test_a_few_spans_in_a_full_table_still_render(renderer):
     body = "<tr>" + "<td>c</td>" * 9 + "</tr>" + ("<tr>" + "<td>d</td>" * 10 + "</tr>") * 196
     res = render(renderer, "<table>" + header + body + "</table>", timeout_s=10)
     assert res.ok, (res.error_kind, res.message)
+
+
+@pytest.mark.parametrize("unit", ["<iframe srcdoc='<b>x</b>' width=10 height=10></iframe>",
+                                  "<object data='data:text/html,x' width=10 height=10></object>",
+                                  "<IFRAME></IFRAME><embed src='data:text/html,x'>"])
+def test_frames_are_capped(renderer, good_digest, unit):
+    """Every <iframe>/<object>/<embed> is a document of its own (25-50 ms each): 300 of them, 16 KB
+    of output, took 11-15 s. No table needs more than a few."""
+    res = render(renderer, T + unit * 200)
+    assert res.error_kind == "too_large" and "max_table_frames" in res.message, (res.error_kind, res.message)
+    assert res.seconds < 1.0
+    assert render(renderer, T + unit * 3).ok
+    assert_unpoisoned(renderer, good_digest)

@@ -56,7 +56,9 @@ _HTML_ROW = re.compile(r"<\s*tr\b", re.IGNORECASE)
 _SPAN = {name: re.compile(name + r"""\s*=\s*["']?\s*\+?(\d+)""", re.IGNORECASE) for name in ("colspan", "rowspan")}
 _HTML_TAG = re.compile(r"<[^>]*>")
 _HTML_ELEMENT = re.compile(r"<[a-zA-Z]")  # an opening tag, as the HTML tokenizer starts one
-TABLE_CAPS = {"max_table_cells": 2_000, "max_text_chars": 100_000, "max_table_elements": 20_000}
+_HTML_FRAME = re.compile(r"<\s*(?:iframe|frame|object|embed|portal|fencedframe)\b", re.IGNORECASE)  # a document each
+TABLE_CAPS = {"max_table_cells": 2_000, "max_text_chars": 100_000, "max_table_elements": 20_000,
+              "max_table_frames": 10}
 # Bounding box of everything in <body> (elements and bare text), in page coordinates. Playwright
 # evaluates this in its own world, so it works with the page's JavaScript turned off.
 _CONTENT_BOX = """() => {
@@ -90,7 +92,8 @@ def find_chromium() -> str | None:
 def check_table_size(source: str, caps: dict | None = None) -> None:
     """Degenerate tables (a repetition loop: thousands of rows) are ``too_large`` before the browser
     spends seconds laying them out. Cells: ``<td>``/``<th>`` tags, or markdown rows × columns;
-    elements (HTML only: unclosed tags repeated nest deeper and deeper, slower than linearly)."""
+    elements (HTML only: unclosed tags repeated nest deeper and deeper, slower than linearly);
+    frames (``<iframe>``, ``<object>``, ``<embed>``: each a document of its own, 25-50 ms apiece)."""
     caps = {**TABLE_CAPS, **(caps or {})}
     max_cells, max_text = int(caps["max_table_cells"]), int(caps["max_text_chars"])
     if _HTML_TABLE.search(source):
@@ -99,6 +102,9 @@ def check_table_size(source: str, caps: dict | None = None) -> None:
         elements, max_elements = len(_HTML_ELEMENT.findall(source)), int(caps["max_table_elements"])
         if elements > max_elements:
             raise RenderFailure("too_large", f"table has {elements} elements (max_table_elements={max_elements})")
+        frames, max_frames = len(_HTML_FRAME.findall(source)), int(caps["max_table_frames"])
+        if frames > max_frames:
+            raise RenderFailure("too_large", f"table has {frames} frames/objects (max_table_frames={max_frames})")
     else:
         rows = [line for line in source.splitlines() if "|" in line]
         cells = sum(max(1, line.strip().strip("|").count("|") + 1) for line in rows)

@@ -356,3 +356,21 @@ def test_frames_are_capped(renderer, good_digest, unit):
     assert res.seconds < 1.0
     assert render(renderer, T + unit * 3).ok
     assert_unpoisoned(renderer, good_digest)
+
+
+@pytest.mark.parametrize("source", ["<table><tr><td>a" + "\u0301" * 60_000 + "</td></tr></table>",
+                                    "| a |\n|---|\n| b" + "\u0489\u20dd" * 30_000 + " |\n"])
+def test_a_run_of_combining_marks_is_too_large_at_once(renderer, good_digest, source):
+    """One base letter with 60k combining marks (117 KB, under every other cap): shaping it is
+    quadratic, and the browser ran to the wall clock. Real text stacks a few (Unicode's stream-safe
+    format allows 30)."""
+    res = render(renderer, source)
+    assert res.error_kind == "too_large" and "combining" in res.message, (res.error_kind, res.message)
+    assert res.seconds < 1.0
+    assert_unpoisoned(renderer, good_digest)
+
+
+def test_text_with_ordinary_combining_marks_renders(renderer):
+    text = "Tiếng Việt, हिन्दी, ภาษาไทย, עִבְרִית, a\u0301\u0316\u0327\u0308 " * 40
+    res = render(renderer, f"<table><tr><td>{text}</td></tr></table>")
+    assert res.ok, (res.error_kind, res.message)

@@ -20,6 +20,8 @@ import tempfile
 import threading
 import time
 
+import regex
+
 from verm_rl.render.images import crop_to_content
 from verm_rl.render.result import RenderFailure
 from verm_rl.tasks import get_task
@@ -57,6 +59,10 @@ _SPAN = {name: re.compile(name + r"""\s*=\s*["']?\s*\+?(\d+)""", re.IGNORECASE) 
 _HTML_TAG = re.compile(r"<[^>]*>")
 _HTML_ELEMENT = re.compile(r"<[a-zA-Z]")  # an opening tag, as the HTML tokenizer starts one
 _HTML_FRAME = re.compile(r"<\s*(?:iframe|frame|object|embed|portal|fencedframe)\b", re.IGNORECASE)  # a document each
+# Marks stacked on one character: real text stacks a few (Unicode's stream-safe format allows 30);
+# a looping policy can stack tens of thousands, and shaping such a cluster is quadratic.
+MAX_COMBINING_RUN = 100
+_COMBINING_RUN = regex.compile(r"\p{M}{" + str(MAX_COMBINING_RUN + 1) + ",}")
 TABLE_CAPS = {"max_table_cells": 2_000, "max_text_chars": 100_000, "max_table_elements": 20_000,
               "max_table_frames": 10}
 # Bounding box of everything in <body> (elements and bare text), in page coordinates. Playwright
@@ -111,6 +117,10 @@ def check_table_size(source: str, caps: dict | None = None) -> None:
         text = len(source)
     if cells > max_cells:
         raise RenderFailure("too_large", f"table has {cells} cells (max_table_cells={max_cells})")
+    run = _COMBINING_RUN.search(source)
+    if run:
+        raise RenderFailure("too_large", f"{run.end() - run.start()} combining marks on one character"
+                                         f" (at most {MAX_COMBINING_RUN})")
     if text > max_text:
         raise RenderFailure("too_large", f"table text is {text} characters (max_text_chars={max_text})")
 

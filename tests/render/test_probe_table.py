@@ -295,7 +295,8 @@ def test_a_repetition_loop_of_open_tags_is_too_large_at_once(renderer, good_dige
     res = render(renderer, T + unit * 50_000)
     assert res.error_kind == "too_large" and "max_table_elements" in res.message, (res.error_kind, res.message)
     assert res.seconds < 1.0
-    assert render(renderer, T + unit * 50_000, max_table_elements=10 ** 9, timeout_s=0.5).error_kind == "timeout"
+    if unit == "<i>x":  # what the cap saves: without it the browser is killed at the wall clock
+        assert render(renderer, T + unit * 50_000, max_table_elements=10 ** 9, timeout_s=0.5).error_kind == "timeout"
     assert_unpoisoned(renderer, good_digest)
 
 

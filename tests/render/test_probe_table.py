@@ -297,6 +297,9 @@ def test_a_repetition_loop_of_open_tags_is_too_large_at_once(renderer, good_dige
     assert res.seconds < 1.0
     if unit == "<i>x":  # what the cap saves: without it the browser is killed at the wall clock
         assert render(renderer, T + unit * 50_000, max_table_elements=10 ** 9, timeout_s=0.5).error_kind == "timeout"
+        plain = render(renderer, T)  # the relaunched browser's page is sandboxed too: a refresh stays put
+        refreshed = render(renderer, REFRESH_CASES["to_about_blank"] + T)
+        assert refreshed.ok and digest(refreshed.png) == digest(plain.png)
     assert_unpoisoned(renderer, good_digest)
 
 

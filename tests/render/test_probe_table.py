@@ -99,6 +99,12 @@ FILE_CASES = {
     "meta_refresh_to_file": "<meta http-equiv=refresh content='0;url=file://{d}/red.html'>{T}",
     "iframe_srcdoc_refresh": "{T}<iframe srcdoc=\"<meta http-equiv=refresh content='0;url=file://{d}/red.html'>\""
                              " width=300 height=200></iframe>",
+    "svg_use": "{T}<svg width=120 height=120><use href='file://{d}/red.svg#a'/></svg>",
+    "border_and_list_images": "<table style=\"border-image: url('file://{d}/red.png') 30;"
+                              " list-style-image: url('file://{d}/red.png')\"><tr><td>x</td></tr></table>",
+    "body_background_attribute": "<body background='file://{d}/red.png'>{T}",
+    "frameset": "<frameset cols='50%,50%'><frame src='file://{d}/red.html'><frame src='file://{d}/red.png'>"
+                "</frameset>{T}",
     "script_fetch_xhr": "{T}<script>fetch('file://{d}/red.css').then(r => r.text()).then(t => {{"
                         " document.body.style.background = 'red'; document.body.innerText = t; }});"
                         " const x = new XMLHttpRequest(); x.open('GET', 'file://{d}/secret.txt', false); x.send();"

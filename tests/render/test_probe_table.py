@@ -338,7 +338,8 @@ def test_animated_tables_render_the_same_pixels_every_time(renderer, name):
 
 
 @pytest.mark.parametrize("cell", ["<td rowspan=65534>x</td>", "<td rowspan=0>x</td>",
-                                  "<td colspan=1000 rowspan=1000>x</td>", "<td colspan='1000'>x</td>"])
+                                  "<td colspan=1000 rowspan=1000>x</td>", "<td colspan='1000'>x</td>",
+                                  "<td title='>' rowspan=65534>x</td>"])
 def test_spans_count_as_the_cells_they_cover(renderer, good_digest, cell):
     """1,999 cells pass the cell cap, but each spanning every row below makes a 1999x1999 grid:
     the browser ran to the wall clock. Cells are counted as the grid slots they cover."""

@@ -53,7 +53,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
 ]
 _HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
-_HTML_CELL_TAG = re.compile(r"<\s*t[dh]\b[^>]*", re.IGNORECASE)
+_HTML_CELL_TAG = re.compile(r"""<\s*t[dh]\b(?:[^>"']|"[^"]*"|'[^']*')*""", re.IGNORECASE)  # quoted values may hold >
 _HTML_ROW = re.compile(r"<\s*tr\b", re.IGNORECASE)
 _SPAN = {name: re.compile(name + r"""\s*=\s*["']?\s*\+?(\d+)""", re.IGNORECASE) for name in ("colspan", "rowspan")}
 _HTML_TAG = re.compile(r"<[^>]*>")

@@ -31,6 +31,7 @@ CORE = [
     "beautifulsoup4",
     "transformers",
     "packaging<26",
+    "regex",  # Unicode classes (\p{M}) in the table renderer's degenerate-text check
     "cachetools>=5",  # bounded caches (the structural judge's traces)
 ]
 

@@ -10,7 +10,8 @@ from verm_rl.tasks import UnknownTaskError, get_task
 
 DEFAULT_TIMEOUT_S = 15.0  # a task name nobody registered (the render itself then fails as an unknown task)
 
-CAP_FIELDS = ("max_table_cells", "max_text_chars", "max_svg_elements", "max_svg_depth")
+CAP_FIELDS = ("max_table_cells", "max_text_chars", "max_svg_elements", "max_svg_depth", "max_table_elements",
+              "max_table_frames")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class RenderOptions:
     max_table_cells: int = 2_000  # rows x columns of a table (a 200x10 table is fine)
     max_text_chars: int = 100_000  # text of a table or an SVG
     max_svg_elements: int = 20_000
+    max_table_elements: int = 20_000  # opening tags of an HTML table (unclosed ones repeated nest deep)
+    max_table_frames: int = 10  # <iframe>/<object>/<embed> in an HTML table (each is a document of its own)
     max_svg_depth: int = 64
     trace: bool = False  # chart only: also describe the figure (RenderResult.meta["trace"]) for the critic
 

@@ -2,7 +2,9 @@
 
 One browser per worker, reused across renders (a fresh page context per render is not needed:
 ``set_content`` replaces the document). JavaScript is off and every network request is aborted;
-the worker also runs in its own network namespace when the kernel allows it.
+the worker also runs in its own network namespace when the kernel allows it. The page is a
+sandboxed document (``Content-Security-Policy: sandbox``, kept by every ``set_content``): an
+opaque origin with no storage, and a ``<meta http-equiv=refresh>`` cannot navigate it away.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
+
+import regex
 
 from verm_rl.render.images import crop_to_content
 from verm_rl.render.result import RenderFailure
@@ -36,6 +41,10 @@ td {{ border: 1px solid #333; padding: 6px 10px; }}
 </style></head><body>
 {body}
 </body></html>"""
+# The page's own address: served once per page (see ``_new_page``) as an empty sandboxed document;
+# ``set_content`` then writes each render into it, and the document keeps its sandbox flags.
+PAGE_URL = "http://verm-table.invalid/"
+SANDBOX_HEADERS = {"content-type": "text/html; charset=utf-8", "content-security-policy": "sandbox"}
 CANVAS = (3600, 2400)  # the released screenshot size (width, height): wide tables do not wrap before it
 
 CHROMIUM_ARGS = [
@@ -44,9 +53,18 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
 ]
 _HTML_TABLE = re.compile(r"<\s*table\b", re.IGNORECASE)
-_HTML_CELL = re.compile(r"<\s*t[dh]\b", re.IGNORECASE)
+_HTML_CELL_TAG = re.compile(r"""<\s*t[dh]\b(?:[^>"']|"[^"]*"|'[^']*')*""", re.IGNORECASE)  # quoted values may hold >
+_HTML_ROW = re.compile(r"<\s*tr\b", re.IGNORECASE)
+_SPAN = {name: re.compile(name + r"""\s*=\s*["']?\s*\+?(\d+)""", re.IGNORECASE) for name in ("colspan", "rowspan")}
 _HTML_TAG = re.compile(r"<[^>]*>")
-TABLE_CAPS = {"max_table_cells": 2_000, "max_text_chars": 100_000}
+_HTML_ELEMENT = re.compile(r"<[a-zA-Z]")  # an opening tag, as the HTML tokenizer starts one
+_HTML_FRAME = re.compile(r"<\s*(?:iframe|frame|object|embed|portal|fencedframe)\b", re.IGNORECASE)  # a document each
+# Marks stacked on one character: real text stacks a few (Unicode's stream-safe format allows 30);
+# a looping policy can stack tens of thousands, and shaping such a cluster is quadratic.
+MAX_COMBINING_RUN = 100
+_COMBINING_RUN = regex.compile(r"\p{M}{" + str(MAX_COMBINING_RUN + 1) + ",}")
+TABLE_CAPS = {"max_table_cells": 2_000, "max_text_chars": 100_000, "max_table_elements": 20_000,
+              "max_table_frames": 10}
 # Bounding box of everything in <body> (elements and bare text), in page coordinates. Playwright
 # evaluates this in its own world, so it works with the page's JavaScript turned off.
 _CONTENT_BOX = """() => {
@@ -79,20 +97,49 @@ def find_chromium() -> str | None:
 
 def check_table_size(source: str, caps: dict | None = None) -> None:
     """Degenerate tables (a repetition loop: thousands of rows) are ``too_large`` before the browser
-    spends seconds laying them out. Cells: ``<td>``/``<th>`` tags, or markdown rows × columns."""
+    spends seconds laying them out. Cells: ``<td>``/``<th>`` tags, or markdown rows × columns;
+    elements (HTML only: unclosed tags repeated nest deeper and deeper, slower than linearly);
+    frames (``<iframe>``, ``<object>``, ``<embed>``: each a document of its own, 25-50 ms apiece)."""
     caps = {**TABLE_CAPS, **(caps or {})}
     max_cells, max_text = int(caps["max_table_cells"]), int(caps["max_text_chars"])
     if _HTML_TABLE.search(source):
-        cells = len(_HTML_CELL.findall(source))
+        cells = _html_grid_cells(source)
         text = len(_HTML_TAG.sub("", source))
+        elements, max_elements = len(_HTML_ELEMENT.findall(source)), int(caps["max_table_elements"])
+        if elements > max_elements:
+            raise RenderFailure("too_large", f"table has {elements} elements (max_table_elements={max_elements})")
+        frames, max_frames = len(_HTML_FRAME.findall(source)), int(caps["max_table_frames"])
+        if frames > max_frames:
+            raise RenderFailure("too_large", f"table has {frames} frames/objects (max_table_frames={max_frames})")
     else:
         rows = [line for line in source.splitlines() if "|" in line]
         cells = sum(max(1, line.strip().strip("|").count("|") + 1) for line in rows)
         text = len(source)
     if cells > max_cells:
         raise RenderFailure("too_large", f"table has {cells} cells (max_table_cells={max_cells})")
+    run = _COMBINING_RUN.search(source)
+    if run:
+        raise RenderFailure("too_large", f"{run.end() - run.start()} combining marks on one character"
+                                         f" (at most {MAX_COMBINING_RUN})")
     if text > max_text:
         raise RenderFailure("too_large", f"table text is {text} characters (max_text_chars={max_text})")
+
+
+def _span(tag: str, name: str, limit: int) -> int:
+    found = _SPAN[name].search(tag)
+    return min(int(found.group(1)), limit) if found else 1
+
+
+def _html_grid_cells(source: str) -> int:
+    """Cells as the grid slots they cover (colspan × rowspan, clamped as browsers clamp them; a
+    rowspan of 0 or past the last row spans the rows left): 1,999 cells each spanning every row
+    below are a 1999×1999 grid, minutes of table layout."""
+    rows = max(1, len(_HTML_ROW.findall(source)))
+    total = 0
+    for tag in _HTML_CELL_TAG.findall(source):
+        rowspan = _span(tag, "rowspan", 65_534)
+        total += max(1, _span(tag, "colspan", 1_000)) * (rows if rowspan == 0 else min(rowspan, rows))
+    return total
 
 
 def _descendants(pid: int) -> list[int]:
@@ -126,6 +173,16 @@ def table_to_html(source: str) -> str:
         if "<table" not in body:
             body = f"<pre>{html.escape(source)}</pre>"
     return PAGE_TEMPLATE.format(body=body)
+
+
+def _serve_sandbox_or_abort(route) -> None:
+    """Every request is aborted but the main frame's navigation to ``PAGE_URL`` (a sandboxed empty
+    document: without ``allow-scripts`` Chromium refuses meta refreshes in it)."""
+    request = route.request
+    if request.url == PAGE_URL and request.is_navigation_request() and request.frame.parent_frame is None:
+        route.fulfill(status=200, headers=SANDBOX_HEADERS, body="<html><body></body></html>")
+    else:
+        route.abort()
 
 
 class TableBrowser:
@@ -172,11 +229,16 @@ class TableBrowser:
             java_script_enabled=False, offline=True, service_workers="block",
             viewport={"width": self.viewport[0], "height": self.viewport[1]},
         )
-        context.route("**/*", lambda route: route.abort())
+        context.route("**/*", _serve_sandbox_or_abort)
         self._page = context.new_page()
+        self._page.goto(PAGE_URL, wait_until="load")
         # Page.captureScreenshot over CDP directly: same pixels as page.screenshot, ~35% faster
         # (Playwright's screenshot adds font waits and style injection we do not need).
         self._cdp = context.new_cdp_session(self._page)
+        # CSS animations, transitions and <marquee> run without scripts: frozen at their first frame
+        # so the same table gives the same pixels whenever the screenshot lands
+        self._cdp.send("Animation.enable")
+        self._cdp.send("Animation.setPlaybackRate", {"playbackRate": 0})
 
     def render(self, source: str, timeout_s: float | None = None, max_pixels: int = 40_000_000,
                padding: int = 12, caps: dict | None = None) -> bytes:
@@ -190,6 +252,7 @@ class TableBrowser:
         if self._stale:
             self._relaunch()
         fired = threading.Event()
+        start = time.monotonic()
 
         def kill_browser() -> None:
             fired.set()
@@ -215,6 +278,8 @@ class TableBrowser:
             self.timeouts += 1
             raise RenderFailure("timeout", f"table render killed after {timeout_s} s wall clock")
         cropped = crop_to_content(png, padding)
+        if time.monotonic() - start > timeout_s:  # the crop is on the render's wall clock too
+            raise RenderFailure("timeout", f"table render took longer than {timeout_s} s wall clock")
         if cropped is None:
             raise RenderFailure("blank", "the table rendered as an empty page")
         return cropped
@@ -236,6 +301,8 @@ class TableBrowser:
             x0, y0 = max(0.0, box["x"] - margin), max(0.0, box["y"] - margin)
             x1 = min(float(box["pageWidth"]), box["x"] + box["width"] + margin)
             y1 = min(float(box["pageHeight"]), box["y"] + box["height"] + margin)
+            if x1 - x0 <= margin or y1 - y0 <= margin:  # all of it off the page (Chromium hangs on such a clip)
+                raise RenderFailure("blank", "the table lies outside the page")
             clip = {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0, "scale": 1}
             shot = self._cdp.send("Page.captureScreenshot", {
                 "format": "png", "clip": clip, "fromSurface": True,

@@ -1,0 +1,110 @@
+"""Probes of the chart and SVG sandbox the way a hostile or degenerate RL policy would write them
+(root and, through ``scripts/ci_nonroot.sh``, an unprivileged user): every render comes back as a
+typed ``RenderResult`` within its wall clock, shows no secret, changes nothing outside its
+scratch, and the next good render still gives the same pixels."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+
+import pytest
+
+import verm_rl
+from tests.render.programs import GOOD_CHART, GOOD_SVG
+from tests.render.test_render import pixels
+
+PLT = "import matplotlib.pyplot as plt\n"
+DRAW = PLT + "plt.plot([1, 3, 2])\n"
+PKG = os.path.dirname(os.path.abspath(verm_rl.__file__))  # bound read-only in the view (owned by the test user)
+
+
+def digest(png: bytes) -> str:
+    return hashlib.sha256(pixels(png).tobytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def good(renderer):
+    """Pixel digests of a good chart and SVG before any probe ran."""
+    return {task: digest(renderer.render(task, src).png) for task, src in (("chart", GOOD_CHART), ("svg", GOOD_SVG))}
+
+
+def probe(renderer, good, source, task="chart", **opts):
+    """Render ``source``; check the worker survived and the next good chart and SVG are unchanged."""
+    worker = renderer.worker(task)
+    restarts = worker.restarts
+    res = renderer.render(task, source, **{"timeout_s": 4, **opts})
+    assert worker.restarts == restarts and worker.alive(), "the warm worker must survive"
+    assert res.ok or res.error_kind is not None
+    for t, src in (("chart", GOOD_CHART), ("svg", GOOD_SVG)):
+        after = renderer.render(t, src)
+        assert after.ok and digest(after.png) == good[t], f"a good {t} changed after the probe"
+    return res
+
+
+def test_mount_namespace_cannot_be_reopened_even_with_ctypes(renderer, good):
+    """Remounting the view's binds writable, unmounting them, a nested user+mount namespace, chroot
+    escapes, setns and ptrace: nothing gets a file written next to the package the view binds."""
+    target = os.path.join(PKG, f".pwned_{uuid.uuid4().hex}")
+    program = (
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        f"pkg, target = {PKG!r}.encode(), {target!r}.encode()\n"
+        "def tries():\n"
+        "    print('remount', libc.mount(None, pkg, None, 32 | 4096, None), ctypes.get_errno())\n"
+        "    print('remount_root', libc.mount(None, b'/', None, 32, None), ctypes.get_errno())\n"
+        "    fd = libc.open(target, os.O_WRONLY | os.O_CREAT, 0o644)\n"
+        "    print('open', fd, ctypes.get_errno())\n"
+        "    if fd >= 0:\n        libc.write(fd, b'pwned', 5)\n        libc.close(fd)\n"
+        "tries()\n"
+        "print('unshare', libc.unshare(0x10000000 | 0x00020000), ctypes.get_errno())\n"
+        "tries()\n"
+        "os.mkdir('jail')\nprint('chroot', libc.chroot(b'jail'), ctypes.get_errno())\n"
+        "for _ in range(30):\n    os.chdir('..')\n"
+        "print('chroot_up', libc.chroot(b'.'))\ntries()\n"
+        "fd = os.open('/proc/self/ns/mnt', os.O_RDONLY)\nprint('setns', libc.setns(fd, 0))\n"
+        "print('ptrace', libc.ptrace(16, os.getppid(), 0, 0))\n"
+        "print('umount', libc.umount2(pkg, 2), 'tmpfs', libc.mount(b'tmpfs', pkg, b'tmpfs', 0, None))\n" + DRAW
+    )
+    try:
+        res = probe(renderer, good, program)
+        assert res.ok or res.error_kind in {"runtime", "crash", "forbidden"}, res.message
+        assert not os.path.exists(target), f"the program wrote {target} on the host:\n{res.stdout}"
+    finally:
+        if os.path.exists(target):
+            os.remove(target)
+
+
+def _host_processes_named(name: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == name:
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_ctypes_forks_are_capped_and_die_with_the_render(renderer, good):
+    """fork() through ctypes (the audit hook never sees it) is capped by the process limit for every
+    user (as non-root the user namespace's own count: a fork bomb must not take the host's PIDs),
+    and whatever the program forked is gone when its render is."""
+    name = f"vp{uuid.uuid4().hex[:10]}"
+    program = (
+        "import ctypes\nlibc = ctypes.CDLL(None)\nn = 0\n"
+        "for _ in range(200):\n"
+        "    pid = libc.fork()\n"
+        "    if pid == 0:\n"
+        f"        libc.prctl(15, {name.encode()!r}, 0, 0, 0)\n"
+        "        while True:\n            libc.pause()\n"
+        "    if pid < 0:\n        break\n"
+        "    n += 1\n"
+        "print('forked', n)\n" + DRAW
+    )
+    res = probe(renderer, good, program)
+    assert res.ok, res.message
+    forked = int(res.stdout.split()[-1])
+    assert forked < 64, f"{forked} processes forked: no process cap"
+    assert _host_processes_named(name) == [], "a forked process outlived its render"

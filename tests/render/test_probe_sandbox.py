@@ -108,3 +108,37 @@ def test_ctypes_forks_are_capped_and_die_with_the_render(renderer, good):
     forked = int(res.stdout.split()[-1])
     assert forked < 64, f"{forked} processes forked: no process cap"
     assert _host_processes_named(name) == [], "a forked process outlived its render"
+
+
+_BOMB_PNG = (  # a valid PNG header claiming 200000 x 200000 pixels: a decompression bomb for whoever decodes it
+    "import struct, zlib\n"
+    "def chunk(t, d):\n    return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))\n"
+    "png = (b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 200000, 200000, 8, 2, 0, 0, 0))\n"
+    "       + chunk(b'IDAT', zlib.compress(b'\\x00' * 4096)) + chunk(b'IEND', b''))\n"
+)
+_PATCH_PRINT_PNG = (PLT + "from matplotlib.backends.backend_agg import FigureCanvasAgg\n"
+                    "FigureCanvasAgg.print_png = lambda self, f, **kw: f.write(PNG)\nplt.plot([1, 2])\n")
+_FORGE_FRAME = (  # write an 'ok' frame on the result pipe (found through /proc/self/fd) and leave
+    "import json, os, struct\n"
+    "head = json.dumps({'ok': True, 'error_kind': None, 'message': '', 'stdout': '', 'meta': {},"
+    " 'png_len': len(PNG)}).encode()\n"
+    "for fd in map(int, os.listdir('/proc/self/fd')):\n"
+    "    try:\n"
+    "        if os.readlink(f'/proc/self/fd/{fd}').startswith('pipe:'):\n"
+    "            os.write(fd, PNG + head + struct.pack('!Q', len(head)))\n"
+    "    except OSError:\n        pass\n"
+    "os._exit(0)\n"
+)
+
+
+@pytest.mark.parametrize("png, how, kind", [
+    ("PNG = b'not a png at all'\n", _PATCH_PRINT_PNG, "crash"),
+    (_BOMB_PNG.replace("png = ", "PNG = "), _PATCH_PRINT_PNG, "too_large"),
+    ("PNG = b'GIF89a' + bytes(64)\n", _FORGE_FRAME, "crash"),
+    (_BOMB_PNG.replace("png = ", "PNG = "), _FORGE_FRAME, "too_large"),
+])
+def test_output_that_is_not_a_sane_png_is_refused(renderer, good, png, how, kind):
+    """The program owns its process: it can patch matplotlib's PNG writer or forge the result frame.
+    The worker (trusted) checks what comes back: a PNG, and no larger than ``max_pixels``."""
+    res = probe(renderer, good, png + how)
+    assert not res.ok and res.error_kind == kind, (res.error_kind, res.message)

@@ -33,6 +33,7 @@ from typing import Any
 
 from verm_rl.render.child import serve_one
 from verm_rl.render.fsview import FsView
+from verm_rl.render.images import png_problem
 from verm_rl.render.options import RenderOptions
 from verm_rl.render.prefault import Runs, profile
 from verm_rl.render.protocol import ChildRequest, RenderRequest, decode_child_frame, read_message, write_message
@@ -306,6 +307,7 @@ class Forker:
             kind, message_text = _status_failure(status)
             return RenderResult.failure(kind, message_text, seconds)  # type: ignore[arg-type]
         self.finished.append(child)  # the child has answered; its exit is not on our clock
+        result = _checked(result, options)
         result.seconds = seconds
         result.meta["timings"] = _timings(start, child.forked_at, result.meta.pop("marks", None), spare)
         return result
@@ -313,6 +315,15 @@ class Forker:
     def stop(self) -> None:
         self.discard_spare()
         self.reap()
+
+
+def _checked(result: RenderResult, options: RenderOptions) -> RenderResult:
+    """``result``, or a failure when its PNG is not one (``images.png_problem``)."""
+    problem = png_problem(result.png or b"", int(options.max_pixels)) if result.ok else None
+    if problem is None:
+        return result
+    return RenderResult.failure(problem[0], problem[1], stdout=result.stdout,  # type: ignore[arg-type]
+                                meta={"layers": result.meta.get("layers")})
 
 
 def _running(pid: int) -> bool:

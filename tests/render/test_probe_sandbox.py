@@ -142,3 +142,88 @@ def test_output_that_is_not_a_sane_png_is_refused(renderer, good, png, how, kind
     The worker (trusted) checks what comes back: a PNG, and no larger than ``max_pixels``."""
     res = probe(renderer, good, png + how)
     assert not res.ok and res.error_kind == kind, (res.error_kind, res.message)
+
+
+SVG_NS = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+
+
+def _svg_image(href: str) -> str:
+    return f'<svg {SVG_NS} width="50" height="50"><image href="{href}" width="50" height="50"/></svg>'
+
+
+def _data_url(data: bytes, mediatype: str, gz: bool = False) -> str:
+    import base64
+    import gzip
+
+    return f"data:{mediatype};base64," + base64.b64encode(gzip.compress(data) if gz else data).decode()
+
+
+def _red_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _colour_share(png: bytes, rgb: tuple[int, int, int]) -> float:
+    img = pixels(png)[..., :3].astype(int)
+    return float((abs(img - rgb).sum(-1) < 60).mean())
+
+
+@pytest.mark.parametrize("href, colour", [
+    (_data_url(_red_png(), "image/png"), (255, 0, 0)),
+    (_data_url(f'<svg {SVG_NS} width="9" height="9" viewBox="0 0 9 9"><rect width="9" height="9" fill="lime"/></svg>'.encode(),
+               "image/svg+xml"), (0, 255, 0)),
+    (_data_url(f'<svg {SVG_NS} width="9" height="9" viewBox="0 0 9 9"><rect width="9" height="9" fill="lime"/></svg>'.encode(),
+               "image/svg+xml", gz=True), (0, 255, 0)),
+])
+def test_svg_embedded_data_images_render(renderer, good, href, colour):
+    """Images embedded as data: URLs are part of the SVG (icons carry them): they render; they were
+    refused as a network call (cairosvg reads data: URLs through urllib)."""
+    res = probe(renderer, good, _svg_image(href), task="svg")
+    assert res.ok, res.message
+    assert _colour_share(res.png, colour) > 0.5
+
+
+def test_svg_embedded_svg_gets_the_same_checks(renderer, good):
+    """An SVG inside a data: URL is parsed too: no entities, the same caps, no files; an embedded PNG
+    claiming a decompression bomb is refused from its header."""
+    import matplotlib
+
+    bomb = ('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+            f'<svg {SVG_NS}><text>&b;</text></svg>')
+    res = probe(renderer, good, _svg_image(_data_url(bomb.encode(), "image/svg+xml")), task="svg")
+    assert res.error_kind == "forbidden", res.message
+    many = f'<svg {SVG_NS}>' + '<rect width="1" height="1"/>' * 25_000 + "</svg>"
+    res = probe(renderer, good, _svg_image(_data_url(many.encode(), "image/svg+xml", gz=True)), task="svg")
+    assert res.error_kind == "too_large", res.message
+    ns = {}
+    exec(_BOMB_PNG, ns)  # a PNG header claiming 200000 x 200000 pixels
+    res = probe(renderer, good, _svg_image(_data_url(ns["png"], "image/png")), task="svg")
+    assert res.error_kind == "too_large", res.message
+    in_view = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")  # readable in the view
+    inner = _svg_image(f"file://{in_view}")
+    for svg in (inner, _svg_image(_data_url(inner.encode(), "image/svg+xml"))):
+        assert probe(renderer, good, svg, task="svg").error_kind == "blank", "a file was drawn"
+
+
+@pytest.mark.parametrize("svg", [
+    f'<svg {SVG_NS} width="50" height="50"><style>@import url("file:///etc/passwd");'
+    f' circle {{fill: url(file:///etc/passwd#p)}}</style><rect width="50" height="50" fill="blue"/>'
+    f'<circle r="9"/></svg>',
+    f'<svg {SVG_NS} width="50" height="50"><style>@font-face {{font-family: X; src: url(file:///etc/passwd)}}'
+    f'</style><rect width="50" height="50" fill="blue"/><text font-family="X" y="20">hi</text></svg>',
+    f'<?xml-stylesheet href="file:///etc/passwd"?><svg {SVG_NS} width="50" height="50">'
+    f'<rect width="50" height="50" fill="blue"/></svg>',
+    f'<svg {SVG_NS} xmlns:xi="http://www.w3.org/2001/XInclude" width="50" height="50">'
+    f'<xi:include href="file:///etc/passwd" parse="text"/><rect width="50" height="50" fill="blue"/></svg>',
+    f'<svg {SVG_NS} width="50" height="50"><rect width="50" height="50" fill="blue"/>'
+    f'<use href="file:///etc/passwd#x"/><image href="/etc/passwd" width="9" height="9"/></svg>',
+])
+def test_svg_references_to_files_are_ignored(renderer, good, svg):
+    res = probe(renderer, good, svg, task="svg")
+    assert res.ok, res.message
+    assert "root:" not in res.message + res.stdout

@@ -227,3 +227,31 @@ def test_svg_references_to_files_are_ignored(renderer, good, svg):
     res = probe(renderer, good, svg, task="svg")
     assert res.ok, res.message
     assert "root:" not in res.message + res.stdout
+
+
+_FIND_PIPES = "import os\npipes = [fd for fd in map(int, os.listdir('/proc/self/fd')) if fd > 2 and " \
+              "os.path.exists(f'/proc/self/fd/{fd}') and os.readlink(f'/proc/self/fd/{fd}').startswith('pipe:')]\n"
+
+
+def test_a_child_that_closes_its_result_pipe_and_hangs_is_killed_on_the_wall_clock(renderer, good):
+    """EOF on the result pipe is not an answer: the worker still ends the render at its timeout
+    (it used to wait 5 s more for the exit, whatever the timeout)."""
+    import time
+
+    program = _FIND_PIPES + "for fd in pipes:\n    os.close(fd)\nwhile True:\n    pass\n"
+    began = time.monotonic()
+    res = probe(renderer, good, program, timeout_s=1.5)
+    assert res.error_kind == "timeout", res.message
+    assert res.seconds < 1.5 + 0.8
+    assert time.monotonic() - began < 1.5 + 3  # the good renders after it included
+
+
+@pytest.mark.parametrize("program, kind", [
+    ("import mmap\nm = mmap.mmap(-1, 64 * 2**30)\n", "memory"),  # over the address-space limit: ENOMEM
+    ("i = 0\nwhile True:\n    open(f'f{i}', 'wb').write(b'0' * (32 * 2**20))\n    i += 1\n", "too_large"),  # scratch full
+])
+def test_limits_hit_through_os_errors_are_typed_as_limits(renderer, good, program, kind):
+    """A limit the sandbox sets is that limit's kind, also when Python reports it as an OSError
+    (ENOMEM from mmap, ENOSPC when the scratch tmpfs is full), not a program's runtime error."""
+    res = probe(renderer, good, program)
+    assert res.error_kind == kind, res.message

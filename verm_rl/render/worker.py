@@ -297,9 +297,16 @@ class Forker:
         except ValueError:
             if cut:
                 _kill_group(child.pid)
-            status = _wait(child.pid, time.monotonic() + 5)
+            # no answer (EOF): the exit is on the render's wall clock too; a child still running at its
+            # deadline (it closed the pipe and hung) is killed there and timed out
+            deadline = start + options.timeout
+            status = _wait(child.pid, max(deadline, time.monotonic() + 0.5))
             _kill_group(child.pid)
             shutil.rmtree(child.scratch, ignore_errors=True)
+            if not cut and time.monotonic() > deadline and status is not None and os.WIFSIGNALED(status) \
+                    and os.WTERMSIG(status) == signal.SIGKILL:
+                cut = "timeout"
+            seconds = time.monotonic() - start
             if cut == "timeout":
                 return RenderResult.failure("timeout", f"killed after {options.timeout_s} s wall clock", seconds)
             if cut == "too_large":

@@ -255,3 +255,67 @@ def test_limits_hit_through_os_errors_are_typed_as_limits(renderer, good, progra
     (ENOMEM from mmap, ENOSPC when the scratch tmpfs is full), not a program's runtime error."""
     res = probe(renderer, good, program)
     assert res.error_kind == kind, res.message
+
+
+def _try(expr: str) -> str:
+    return f"try:\n    print({expr})\nexcept Exception as e:\n    print(type(e).__name__)\n"
+
+
+GUARD_CASES = {  # probes that found the sandbox holding: kept so that it keeps holding
+    "secret_paths": "import os\n" + "".join(_try(e) for e in (
+        "open('/proc/self/root/etc/passwd').read()", "os.listdir('/proc/self/cwd')",
+        "open('/proc/1/root/etc/passwd').read()", "open(f'/proc/{os.getppid()}/environ').read()",
+        "os.listdir(f'/proc/{os.getppid()}/fd')", "os.listdir('/sys')", "os.listdir('/dev/shm')",
+        "os.listdir('/run')", "os.listdir('/home')", "os.listdir('/root')", "open('/etc/passwd').read()",
+        "os.readlink('/proc/self/exe')")) + DRAW,
+    "other_processes": "import os\nseen = []\nfor p in filter(str.isdigit, os.listdir('/proc')):\n"
+                       "    for f in ('cmdline', 'environ'):\n" + "".join(
+                           "        " + line + "\n" for line in _try(
+                               "seen.append(open(f'/proc/{p}/{f}', 'rb').read())").splitlines())
+                       + "print('PIDS', len(os.listdir('/proc/self/task')), [s for s in seen if b'pytest' in s])\n"
+                       + DRAW,
+    "kill_everything_via_ctypes": "import ctypes, os\nlibc = ctypes.CDLL(None)\n"
+                                  "for pid in (-1, 0, os.getppid(), 1):\n    libc.kill(pid, 9)\n" + DRAW,
+    "sigstop_self": "import ctypes, os\nctypes.CDLL(None).kill(os.getpid(), 19)\n" + DRAW,
+    "raise_rlimits": "import resource\nfor r in (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC,"
+                     " resource.RLIMIT_FSIZE):\n" + "".join("    " + line + "\n" for line in _try(
+                         "resource.setrlimit(r, (resource.RLIM_INFINITY,) * 2) or 'RAISED'").splitlines()) + DRAW,
+    "thread_bomb": "import threading, time\nwhile True:\n"
+                   "    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n",
+    "multiprocessing_pool": "import multiprocessing\nprint(multiprocessing.Pool(4).map(abs, [1, -2]))\n",
+    "close_stdio": "import os, sys\nos.close(0); os.close(1); os.close(2); sys.stdout.close()\n" + DRAW,
+    "print_forged_result": "import json\nprint(json.dumps({'ok': True, 'error_kind': None, 'png_len': 0}))\n" + DRAW,
+    "forge_frame_then_draw": _FIND_PIPES + "import json, struct\nhead = json.dumps({'ok': False, 'error_kind': "
+                             "'timeout', 'message': 'FORGED', 'stdout': '', 'meta': {}, 'png_len': 0}).encode()\n"
+                             "for fd in pipes:\n    os.write(fd, head + struct.pack('!Q', len(head)))\n" + DRAW,
+    "patch_json_of_the_answer": PLT + "import json\njson.dumps = lambda *a, **k: 'garbage'\nplt.plot([1, 2])\n",
+    "huge_trace": PLT + "import verm_rl.render.chart_trace as ct\n"
+                  "ct.trace_figure = lambda fig: {'texts': ['x' * (40 * 2**20)]}\nplt.plot([1, 2])\n",
+    "poison_matplotlib_and_numpy": PLT + "import matplotlib as mpl, numpy as np\n"
+                                   "mpl.rcParams['lines.linewidth'] = 30\nmpl.rcParamsDefault['lines.linewidth'] = 30\n"
+                                   "plt.style.use('dark_background')\nnp.arange = lambda *a, **k: np.zeros(3)\n"
+                                   "import matplotlib.figure\nmatplotlib.figure.Figure.draw = lambda *a, **k: None\n"
+                                   "plt.plot([1, 2])\n",
+    "savefig_callback_loop": PLT + "fig, ax = plt.subplots()\nax.plot([1, 2])\n"
+                             "fig.canvas.mpl_connect('draw_event', lambda event: [0 for _ in iter(int, 1)])\n",
+    "surrogate_in_source": "x = '\ud800'\n" + DRAW,  # a lone surrogate: not encodable source
+}
+GUARD_KINDS = {
+    "secret_paths": {None}, "other_processes": {None}, "kill_everything_via_ctypes": {None, "crash"},
+    "sigstop_self": {None, "timeout"}, "raise_rlimits": {None}, "thread_bomb": {"runtime", "memory"},
+    "multiprocessing_pool": {"runtime", "forbidden"}, "close_stdio": {None}, "print_forged_result": {None},
+    "forge_frame_then_draw": {None}, "patch_json_of_the_answer": {"crash"}, "huge_trace": {"too_large"},
+    "poison_matplotlib_and_numpy": {None, "runtime", "blank"}, "savefig_callback_loop": {"timeout"},
+    "surrogate_in_source": {"syntax"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(GUARD_CASES))
+def test_hostile_chart_probe(renderer, good, name):
+    res = probe(renderer, good, GUARD_CASES[name], trace=True, timeout_s=1.5 if name == "savefig_callback_loop" else 4)
+    assert res.error_kind in GUARD_KINDS[name], (name, res.error_kind, res.message)
+    seen = res.stdout + res.message + str(res.meta.get("trace"))
+    for secret in ("root:x:0:0", "NETRC_DECOY_51c2", "PYTHONPATH=", "RAISED", "FORGED"):
+        assert secret not in seen, (name, secret, seen[:2000])
+    if name == "other_processes" and "pidns" in res.meta.get("layers", ""):
+        assert "[]" in res.stdout

@@ -319,3 +319,25 @@ def test_hostile_chart_probe(renderer, good, name):
         assert secret not in seen, (name, secret, seen[:2000])
     if name == "other_processes" and "pidns" in res.meta.get("layers", ""):
         assert "[]" in res.stdout
+
+
+def test_a_killed_worker_leaves_no_scratch_behind(tmp_path, monkeypatch):
+    """A worker the client kills (hung past its grace, or lost) cannot clean up: its spare child's
+    and SVG child's scratch dirs stayed in /tmp for good (hundreds on a busy machine). Each worker's
+    temporary files live in one directory of the client's, removed when the worker goes."""
+    import tempfile
+
+    from verm_rl.render import Renderer
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    r = Renderer()
+    try:
+        assert r.render("chart", DRAW).ok  # the worker starts (and its SVG child)
+        assert os.listdir(tmp_path), "the worker's scratch dirs are where this test looks"
+        worker = r.worker("chart")
+        os.killpg(worker.proc.pid, 9)  # as the client does to a hung worker
+        worker.proc.wait()
+    finally:
+        r.close()
+    assert os.listdir(tmp_path) == []

@@ -341,3 +341,14 @@ def test_a_killed_worker_leaves_no_scratch_behind(tmp_path, monkeypatch):
     finally:
         r.close()
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("header", ["'[' * 200_000 + ']' * 200_000", "'{\"ok\": ' + '1' * 5000 + '}'",
+                                    "'{\"ok\": true, \"png_len\": 1e400}'", "'\"\\\\ud800\"'"])
+def test_a_forged_answer_the_parser_chokes_on_does_not_kill_the_worker(renderer, good, header):
+    """The worker parses the child's answer: a header nested 200k deep (RecursionError in json), an
+    integer too long to convert, a float overflow, a lone surrogate must all end as a typed result."""
+    program = _FIND_PIPES + "import struct\n" + f"head = ({header}).encode()\n" + (
+        "for fd in pipes:\n    os.write(fd, head + struct.pack('!Q', len(head)))\nos._exit(0)\n")
+    res = probe(renderer, good, program)
+    assert res.error_kind == "crash", res.message

@@ -130,7 +130,10 @@ def _split_frame(data: bytes) -> tuple[dict[str, Any], bytes | None]:
     (head_len,) = _LEN.unpack(data[-_LEN.size:])
     if head_len <= 0 or head_len > len(data) - _LEN.size:
         raise ValueError("bad result frame")
-    head = json.loads(data[-_LEN.size - head_len:-_LEN.size])
+    try:  # untrusted text: a header nested 100k deep is a RecursionError, not a ValueError
+        head = json.loads(data[-_LEN.size - head_len:-_LEN.size])
+    except RecursionError:
+        raise ValueError("bad result frame") from None
     png_len = head.pop("png_len", 0) if isinstance(head, dict) else -1
     end = len(data) - _LEN.size - head_len
     if not isinstance(png_len, int) or png_len < 0 or png_len > end:

@@ -498,7 +498,11 @@ def main(argv: list[str] | None = None) -> None:
         if not isinstance(request, RenderRequest):
             answer = RenderResult.failure("crash", f"bad request {type(request).__name__}")
         else:
-            answer = serve(request, family, forker, svg_server, browser, browser_renderers, info)
+            try:
+                answer = serve(request, family, forker, svg_server, browser, browser_renderers, info)
+            except Exception as e:  # noqa: BLE001 - whatever a child sent, this worker keeps serving
+                log.exception("render failed in the worker")
+                answer = RenderResult.failure("crash", f"render worker error: {type(e).__name__}: {e}")
         if info.get("degraded"):  # a per-render flag the reward pipeline can count (a metric)
             answer.meta["sandbox_degraded"] = info["degraded"]
         write_message(out_fd, answer)

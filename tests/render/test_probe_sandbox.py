@@ -343,11 +343,15 @@ def test_a_killed_worker_leaves_no_scratch_behind(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("header", ["'[' * 200_000 + ']' * 200_000", "'{\"ok\": ' + '1' * 5000 + '}'",
+_DEEP_META = "'{\"ok\": false, \"error_kind\": \"runtime\", \"meta\": {\"a\": ' + '[' * 600 + ']' * 600 + '}}'"
+
+
+@pytest.mark.parametrize("header", [_DEEP_META, "'[' * 200_000 + ']' * 200_000", "'{\"ok\": ' + '1' * 5000 + '}'",
                                     "'{\"ok\": true, \"png_len\": 1e400}'", "'\"\\\\ud800\"'"])
 def test_a_forged_answer_the_parser_chokes_on_does_not_kill_the_worker(renderer, good, header):
-    """The worker parses the child's answer: a header nested 200k deep (RecursionError in json), an
-    integer too long to convert, a float overflow, a lone surrogate must all end as a typed result."""
+    """The worker parses the child's answer: a header nested 200k deep (RecursionError in json), a
+    ``meta`` nested 600 deep (json takes it, pickling the answer for the client does not), an integer
+    too long to convert, a float overflow, a lone surrogate must all end as a typed result."""
     program = _FIND_PIPES + "import struct\n" + f"head = ({header}).encode()\n" + (
         "for fd in pipes:\n    os.write(fd, head + struct.pack('!Q', len(head)))\nos._exit(0)\n")
     res = probe(renderer, good, program)

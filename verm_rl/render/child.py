@@ -51,10 +51,10 @@ def classify(exc: BaseException, guard_violation: str | None) -> tuple[str, str]
         return exc.kind, exc.message
     if isinstance(exc, ForbiddenOperation) or guard_violation:
         return "forbidden", f"sandbox refused {guard_violation or exc}"
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM):
         return "memory", text or "MemoryError"
-    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-        return "too_large", f"file size limit: {text}"
+    if isinstance(exc, OSError) and exc.errno in (errno.EFBIG, errno.ENOSPC):
+        return "too_large", f"file size limit: {text}" if exc.errno == errno.EFBIG else f"scratch space full: {text}"
     return "runtime", text
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -46,10 +48,15 @@ class WarmWorker:
         self.proc: subprocess.Popen | None = None
         self.info: dict[str, Any] = {}
         self.restarts = 0
+        self.tmp = ""  # this worker's TMPDIR
         self._lock = threading.Lock()
 
     def _start(self, env_overrides: dict[str, str] | None = None) -> None:
-        env = {**worker_environment(os.environ), **(env_overrides or {})}
+        # the worker's scratch dirs (its children's, the SVG child's, the browser's) go in one dir of
+        # ours: a worker killed with SIGKILL cannot remove them, ``_kill`` does
+        self.tmp = tempfile.mkdtemp(prefix=f"verm_worker_{self.family}_")
+        os.chmod(self.tmp, 0o755)
+        env = {**worker_environment(os.environ), "TMPDIR": self.tmp, **(env_overrides or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "verm_rl.render.worker", self.family],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,
@@ -77,6 +84,9 @@ class WarmWorker:
                 pass
             self.proc.wait()
             self.proc = None
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = ""
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 from PIL import Image
@@ -33,3 +34,21 @@ def crop_to_content(png: bytes, padding: int = 12) -> bytes | None:
 def png_size(png: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(png)) as img:
         return img.size
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_problem(png: bytes, max_pixels: int) -> tuple[str, str] | None:
+    """(error kind, message) when bytes from a process that ran untrusted code are not a PNG of at
+    most ``max_pixels`` pixels, from the header alone (no decode: a forged header can claim a
+    decompression bomb); None when they pass. The program owns its process, so it can patch the
+    PNG writer or forge its result frame: the worker checks."""
+    if len(png) < 33 or png[:8] != PNG_SIGNATURE or png[12:16] != b"IHDR":
+        return "crash", "the render process returned bytes that are not a PNG"
+    width, height = struct.unpack(">II", png[16:24])
+    if width == 0 or height == 0:
+        return "crash", f"the render process returned a {width}x{height} PNG"
+    if width * height > max_pixels:
+        return "too_large", f"PNG of {width}x{height} px (max_pixels {max_pixels})"
+    return None

@@ -118,10 +118,26 @@ def decode_child_frame(data: bytes) -> RenderResult:
     ok, kind = head.get("ok") is True and png is not None, head.get("error_kind")
     message, stdout, meta = head.get("message", ""), head.get("stdout", ""), head.get("meta", {})
     if not (isinstance(message, str) and isinstance(stdout, str) and isinstance(meta, dict)) or (
-            not ok and kind not in ERROR_KINDS):
+            not ok and kind not in ERROR_KINDS) or _depth(meta) > MAX_META_DEPTH:
         return RenderResult.failure("crash", "malformed result from the render process")
     return RenderResult(ok=ok, png=png if ok else None, error_kind=None if ok else kind, message=message[:2000],
                         stdout=stdout[:65536], meta=meta)
+
+
+MAX_META_DEPTH = 32  # a trace is a few levels deep; pickling the answer for the client fails at a few hundred
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of JSON data (iterative: the data is untrusted)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > MAX_META_DEPTH:
+                return deepest
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def _split_frame(data: bytes) -> tuple[dict[str, Any], bytes | None]:
@@ -130,7 +146,10 @@ def _split_frame(data: bytes) -> tuple[dict[str, Any], bytes | None]:
     (head_len,) = _LEN.unpack(data[-_LEN.size:])
     if head_len <= 0 or head_len > len(data) - _LEN.size:
         raise ValueError("bad result frame")
-    head = json.loads(data[-_LEN.size - head_len:-_LEN.size])
+    try:  # untrusted text: a header nested 100k deep is a RecursionError, not a ValueError
+        head = json.loads(data[-_LEN.size - head_len:-_LEN.size])
+    except RecursionError:
+        raise ValueError("bad result frame") from None
     png_len = head.pop("png_len", 0) if isinstance(head, dict) else -1
     end = len(data) - _LEN.size - head_len
     if not isinstance(png_len, int) or png_len < 0 or png_len > end:

@@ -42,7 +42,8 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND = 1, 2, 4, 32, 4096
 MS_REC, MS_PRIVATE = 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 38, 24
+_CAP_VERSION_3 = 0x20080522
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -83,6 +84,7 @@ class Layers:
     private_tmp: list[str] = field(default_factory=list)
     dropped_uid: int | None = None
     no_new_privs: bool = False
+    no_caps: bool = False
     audit_hook: bool = False
 
     def summary(self) -> str:
@@ -240,8 +242,17 @@ def lookup_user(name: str) -> pwd.struct_passwd | None:
     return _USERS[name]
 
 
+def _limit_processes(max_procs: int) -> None:
+    try:  # threads count here, so not 0
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_procs, max_procs))
+    except (ValueError, OSError):
+        pass
+
+
 def _drop_privileges(cfg: SandboxConfig, layers: Layers, scratch: str) -> None:
     if os.getuid() != 0:
+        if layers.userns:  # counted per user namespace: only this render's processes (without one, the
+            _limit_processes(cfg.max_procs)  # count is all of the user's processes: no cap there)
         return
     user = lookup_user(cfg.drop_to_user)
     if user is None:
@@ -249,12 +260,22 @@ def _drop_privileges(cfg: SandboxConfig, layers: Layers, scratch: str) -> None:
     os.chown(scratch, user.pw_uid, user.pw_gid)
     os.setgroups([])
     os.setgid(user.pw_gid)
-    try:  # only meaningful once we are not root; threads count here, so not 0
-        resource.setrlimit(resource.RLIMIT_NPROC, (cfg.max_procs, cfg.max_procs))
-    except (ValueError, OSError):
-        pass
+    _limit_processes(cfg.max_procs)  # only meaningful once we are not root
     os.setuid(user.pw_uid)
     layers.dropped_uid = user.pw_uid
+
+
+def drop_capabilities() -> bool:
+    """Clear every capability (bounding, effective, permitted, inheritable). As non-root the child
+    is the owner of its user namespace with all capabilities in it: without this, a program could
+    (through ctypes) remount the view's read-only binds writable and write to the user's checkout
+    or virtualenv. A nested user namespace gets capabilities back, but its mounts are locked."""
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows (or no CAP_SETPCAP: none to drop)
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable} words, all zero
+    return _libc.capset(header, data) == 0
 
 
 def seed_random(seed: int = 0) -> None:
@@ -403,6 +424,7 @@ def enter_sandbox(cfg: SandboxConfig, base_vsize: int, fallback_scratch: str,
     _drop_privileges(cfg, layers, scratch)
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
         layers.no_new_privs = True
+    layers.no_caps = drop_capabilities()
     _scrub_environment(scratch)
     guard = AuditGuard(scratch)
     sys.addaudithook(guard)
@@ -450,6 +472,7 @@ def enter_network_namespace() -> bool:
 
 __all__ = [
     "AuditGuard", "FsView", "ForbiddenOperation", "Layers", "SandboxConfig", "USERNS_REFUSED",
-    "close_inherited_fds", "current_vsize", "enter_browser_sandbox", "fork_isolated", "seed_random",
+    "close_inherited_fds", "current_vsize", "drop_capabilities", "enter_browser_sandbox", "fork_isolated",
+    "seed_random",
     "enter_network_namespace", "enter_sandbox",
 ]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import zlib
+from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
+from verm_rl.render.images import PNG_SIGNATURE, png_problem
 from verm_rl.render.result import RenderFailure
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
@@ -54,6 +59,43 @@ def check_svg_safe(source: str, caps: dict | None = None) -> bytes:
     return data
 
 
+_EMPTY_SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>'
+_MAX_EMBEDDED_BYTES = 16 * 2**20
+_MAX_EMBEDDED_PIXELS = 40_000_000  # a PNG header can claim a decompression bomb
+
+
+def data_url_fetcher(caps: dict | None = None) -> Callable[[str, str], bytes]:
+    """cairosvg's ``url_fetcher``: the contents of ``data:`` URLs (images embedded in the SVG),
+    decoded here (cairosvg's own reads them through urllib, which the sandbox refuses as network),
+    an embedded SVG checked like the document (``check_svg_safe``: no entities, the same caps);
+    an empty SVG for any other URL (files, http): nothing outside the markup is read."""
+
+    def fetch(url: str, resource_type: str) -> bytes:
+        if not url.startswith("data:") or "," not in url:
+            return _EMPTY_SVG
+        mediatype, _, body = url[5:].partition(",")
+        data = unquote_to_bytes(body)
+        try:
+            data = base64.decodebytes(data) if mediatype.endswith(";base64") else data
+        except ValueError:
+            return _EMPTY_SVG
+        if data.startswith(b"\x1f\x8b"):  # gzip (svgz): bounded, not a bomb
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                data = inflate.decompress(data, _MAX_EMBEDDED_BYTES)
+            except zlib.error:
+                return _EMPTY_SVG
+            if inflate.unconsumed_tail:
+                raise RenderFailure("too_large", f"embedded image over {_MAX_EMBEDDED_BYTES} bytes")
+        if data.startswith(PNG_SIGNATURE) and (problem := png_problem(data, _MAX_EMBEDDED_PIXELS)):
+            raise RenderFailure(problem[0], f"embedded image: {problem[1]}")  # type: ignore[arg-type]
+        if data.lstrip().startswith((b"<", b"\xef\xbb\xbf<")) or b"<svg" in data[:4096]:
+            return check_svg_safe(data.decode("utf-8", errors="replace"), caps)
+        return data
+
+    return fetch
+
+
 def render_svg(source: str, width: int = 336, height: int = 336, caps: dict | None = None) -> bytes:
     """Render SVG markup to a ``width``×``height`` PNG on a white background."""
     return render_svg_checked(source, width, height, caps)[0]
@@ -71,13 +113,15 @@ def render_svg_checked(source: str, width: int = 336, height: int = 336,
 
     data = check_svg_safe(source, caps)
     try:
-        tree = Tree(bytestring=data, unsafe=False)  # unsafe=False: only data: URLs load
+        tree = Tree(bytestring=data, unsafe=False, url_fetcher=data_url_fetcher(caps))  # only data: URLs load
         out = io.BytesIO()
         surface = PNGSurface(tree, out, 96, output_width=width, output_height=height, background_color="white")
         surface.cairo.flush()
         blank = bool((np.frombuffer(surface.cairo.get_data(), dtype=np.uint8) == 255).all())
         surface.finish()
         return out.getvalue(), blank
+    except RenderFailure:
+        raise
     except MemoryError:
         raise RenderFailure("memory", "SVG rendering ran out of memory") from None
     except Exception as e:

@@ -33,6 +33,7 @@ from typing import Any
 
 from verm_rl.render.child import serve_one
 from verm_rl.render.fsview import FsView
+from verm_rl.render.images import png_problem
 from verm_rl.render.options import RenderOptions
 from verm_rl.render.prefault import Runs, profile
 from verm_rl.render.protocol import ChildRequest, RenderRequest, decode_child_frame, read_message, write_message
@@ -296,9 +297,16 @@ class Forker:
         except ValueError:
             if cut:
                 _kill_group(child.pid)
-            status = _wait(child.pid, time.monotonic() + 5)
+            # no answer (EOF): the exit is on the render's wall clock too; a child still running at its
+            # deadline (it closed the pipe and hung) is killed there and timed out
+            deadline = start + options.timeout
+            status = _wait(child.pid, max(deadline, time.monotonic() + 0.5))
             _kill_group(child.pid)
             shutil.rmtree(child.scratch, ignore_errors=True)
+            if not cut and time.monotonic() > deadline and status is not None and os.WIFSIGNALED(status) \
+                    and os.WTERMSIG(status) == signal.SIGKILL:
+                cut = "timeout"
+            seconds = time.monotonic() - start
             if cut == "timeout":
                 return RenderResult.failure("timeout", f"killed after {options.timeout_s} s wall clock", seconds)
             if cut == "too_large":
@@ -306,6 +314,7 @@ class Forker:
             kind, message_text = _status_failure(status)
             return RenderResult.failure(kind, message_text, seconds)  # type: ignore[arg-type]
         self.finished.append(child)  # the child has answered; its exit is not on our clock
+        result = _checked(result, options)
         result.seconds = seconds
         result.meta["timings"] = _timings(start, child.forked_at, result.meta.pop("marks", None), spare)
         return result
@@ -313,6 +322,15 @@ class Forker:
     def stop(self) -> None:
         self.discard_spare()
         self.reap()
+
+
+def _checked(result: RenderResult, options: RenderOptions) -> RenderResult:
+    """``result``, or a failure when its PNG is not one (``images.png_problem``)."""
+    problem = png_problem(result.png or b"", int(options.max_pixels)) if result.ok else None
+    if problem is None:
+        return result
+    return RenderResult.failure(problem[0], problem[1], stdout=result.stdout,  # type: ignore[arg-type]
+                                meta={"layers": result.meta.get("layers")})
 
 
 def _running(pid: int) -> bool:
@@ -480,7 +498,11 @@ def main(argv: list[str] | None = None) -> None:
         if not isinstance(request, RenderRequest):
             answer = RenderResult.failure("crash", f"bad request {type(request).__name__}")
         else:
-            answer = serve(request, family, forker, svg_server, browser, browser_renderers, info)
+            try:
+                answer = serve(request, family, forker, svg_server, browser, browser_renderers, info)
+            except Exception as e:  # noqa: BLE001 - whatever a child sent, this worker keeps serving
+                log.exception("render failed in the worker")
+                answer = RenderResult.failure("crash", f"render worker error: {type(e).__name__}: {e}")
         if info.get("degraded"):  # a per-render flag the reward pipeline can count (a metric)
             answer.meta["sandbox_degraded"] = info["degraded"]
         write_message(out_fd, answer)

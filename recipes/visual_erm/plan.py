@@ -571,6 +571,15 @@ def format_plan(plan: PlanResult, cfg: Any) -> str:
     return "\n".join(lines)
 
 
+def hydra_message(e: BaseException) -> str:
+    """Hydra's composition error without its search-path listing, with the OmegaConf cause's first line."""
+    text = str(e).split("\nConfig search path:")[0].strip()
+    cause = e.__cause__
+    if cause is not None and str(cause).strip():
+        text += f": {str(cause).strip().splitlines()[0]}"
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="verm-rl plan", description=__doc__.split("\n\n")[0])
     add_arguments(p)
@@ -592,6 +601,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     from recipes.visual_erm.config_check import ConfigError, check_config
 
     try:
@@ -599,6 +611,9 @@ def run(args: argparse.Namespace) -> int:
         check_config(cfg)  # what main.py checks first: the schema and the arm
     except ConfigError as e:
         print(f"verm-rl plan: config error: {e}", file=sys.stderr)
+        return 2
+    except (HydraException, OmegaConfBaseException) as e:  # Hydra's own: unknown group option, bad syntax or type
+        print(f"verm-rl plan: config error: {hydra_message(e)}", file=sys.stderr)
         return 2
     if args.sbatch_args:
         nodes, gpus = _get(cfg, "verm.cluster.nodes", 1), _get(cfg, "verm.cluster.gpus_per_node", 0)

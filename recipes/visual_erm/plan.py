@@ -463,6 +463,24 @@ def check_judge_endpoints(endpoints: Sequence[str], n_nodes: int, timeout_s: flo
     return problems
 
 
+def check_judge_prompts(cfg: Any) -> list[Problem]:
+    """``verm.judge.prompts`` (a folder with ``<task>.txt`` for every task, or ``{task: file}``) exists, for the
+    judges that send them (else a reward-loop worker fails building its judge, minutes into the job)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from verm_rl.judge.prompts import resolve_prompt_files
+
+    prompts = _get(cfg, "verm.judge.prompts")
+    if not prompts or _get(cfg, "verm.judge.backend") not in ("verl_rm", "http", "ray_actor") or \
+            _get(cfg, "verm.reward.name") == "dino":
+        return []
+    try:
+        resolve_prompt_files(OmegaConf.to_container(prompts) if isinstance(prompts, DictConfig) else prompts)
+    except (OSError, ValueError, KeyError) as e:
+        return [Problem("judge-prompts", str(e).strip("'\""))]
+    return []
+
+
 def check_preset_matches(cfg: Any, nodes: int, gpus_per_node: float) -> list[Problem]:
     """The Slurm allocation is the one the cluster preset was written for (``verm.cluster.nodes/gpus_per_node``)."""
     want_nodes = _get(cfg, "verm.cluster.nodes")
@@ -506,6 +524,7 @@ def static_checks(cfg: Any, n_nodes: int, probe_endpoints: bool = True) -> list[
             _get(rm, "rollout.max_model_len"), int(_get(rm, "rollout.prompt_length", 0)),
             int(_get(rm, "rollout.response_length", 0)), "judge (reward.reward_model.rollout)",
             max_positions(_get(rm, "model_path")))
+    problems += check_judge_prompts(cfg)
     if _get(cfg, "verm.judge.backend") == "http":
         problems += check_judge_endpoints(list(_get(cfg, "verm.judge.endpoints", [])), n_nodes,
                                           probe=probe_endpoints)

@@ -332,6 +332,20 @@ def test_launching_without_the_preset_allocation_is_refused_by_the_preflight(clu
     assert rc == 2 and "verm/cluster=4node needs 5 node(s)" in out and "sbatch --nodes=5 --gpus-per-node=8" in out
 
 
+@pytest.mark.parametrize("override, problem", [
+    ("trainer.nnodes=0", "[gpus] global_pool (policy actor + rollout) has 0 x 8 = 0 GPUs: set trainer.nnodes x "
+                         "trainer.n_gpus_per_node to at least 1 each"),
+    ("verm.cluster.judge_gpus_per_node=0", "[gpus] reward_pool (judge (verl reward-model servers)) has 1 x 0 = 0 GPUs"),
+    ("actor_rollout_ref.rollout.n=0", "[batch] actor_rollout_ref.rollout.n=0: GRPO samples n >= 1 responses"),
+    ("trainer.nnodes=3", "not divisible by the actor's 24 data-parallel ranks"),
+])
+def test_the_preflight_refuses_verl_sizes_that_would_fail_on_the_cluster(override, problem, cluster_files):
+    """verl-level ablation knobs (nnodes, n rollouts, the judge's GPUs): 0 GPUs or 0 rollouts used to pass the
+    preflight and fail once verl built its pools."""
+    rc, out, _ = _plan(("--nodes", "5", "--gpus-per-node", "8", "--no-probe", "experiment=chart2code_verm", override))
+    assert rc == 2 and problem in out, out
+
+
 def test_the_preflight_refuses_missing_judge_prompts(cluster_files):
     """``verm.judge.prompts`` pointing at no folder (or a half-imported one) failed only when a reward-loop worker
     built its judge, minutes into a GPU job; the preflight names it."""

@@ -64,6 +64,17 @@ def _one_of(kind: str, value: Any, valid: tuple[str, ...] | list[str], where: st
         raise ConfigError(f"unknown {kind} {value!r}{f' ({where})' if where else ''}; valid: {', '.join(valid)}")
 
 
+def _one_of_each(kind: str, values: Any, valid: tuple[str, ...], where: str) -> None:
+    for value in values:
+        _one_of(kind, value, valid, where)
+
+
+def typed_tasks() -> tuple[str, ...]:
+    from verm_rl.tasks import TASKS
+
+    return tuple(TASKS)
+
+
 def check_config(cfg: DictConfig | dict) -> None:
     """Raise :class:`ConfigError` unless ``verm`` fits its schema and is a known arm with a judge and tasks
     it supports."""
@@ -77,6 +88,17 @@ def check_config(cfg: DictConfig | dict) -> None:
                           f"(the arm picks its judge: drop the verm/judge override)")
     if arm_name in SIMILARITIES:
         _one_of(f"{arm_name} similarity", typed.reward.similarity, SIMILARITIES[arm_name], "verm.reward.similarity")
+    elif typed.reward.similarity is not None:
+        raise ConfigError(f"verm.reward.similarity={typed.reward.similarity!r} applies to the "
+                          f"{' and '.join(SIMILARITIES)} arms only, not {arm_name!r} (it would be ignored)")
+    if isinstance(typed.reward.formula, dict):
+        _one_of_each("task", typed.reward.formula, typed_tasks(), "verm.reward.formula")
+    if backend == "http" and not typed.judge.endpoints:
+        raise ConfigError("verm.judge.endpoints is empty: the http judge needs at least one base URL, e.g. "
+                          "verm.judge.endpoints=[http://judge-host:8000]")
+    if str(typed.render.pool_size).lower() == "auto" and typed.render.num_cpus_per_actor <= 0:
+        raise ConfigError("verm.render.pool_size=auto needs verm.render.num_cpus_per_actor > 0 (the cpu preset sets "
+                          "0): give a number of render actors or CPUs per actor")
     tasks = list(typed.task.tasks)
     if arm.tasks is not None and any(t not in arm.tasks for t in tasks):
         raise ConfigError(f"reward arm {arm_name!r} scores only {', '.join(arm.tasks)}, not {tasks}")

@@ -511,6 +511,27 @@ def test_bad_values_in_a_preset_fail_the_check_all_named(i, probe_config_dir):
         assert message in str(err.value), str(err.value)
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (["experiment=table2md_verm", "+verm.reward.formula={latex: neg_severity}"],
+     "unknown task 'latex' (verm.reward.formula); valid: chart, table, svg"),
+    (["experiment=chart2code_verm", "verm/judge=http", "verm.judge.endpoints=[]"],
+     "verm.judge.endpoints is empty: the http judge needs at least one base URL"),
+    (["experiment=cpu_reward_step", "verm.render.pool_size=auto"],
+     "verm.render.pool_size=auto needs verm.render.num_cpus_per_actor > 0 (the cpu preset sets 0)"),
+    (["experiment=chart2code_verm", "verm.reward.similarity=l2"],
+     "verm.reward.similarity='l2' applies to the ssim and teds arms only, not 'verm'"),
+])
+def test_settings_that_only_failed_later_fail_the_check(overrides, message):
+    """Each of these passed check_config (the trainer's first step) and failed or was ignored later: an unknown
+    task in a per-task formula silently never applied, an http judge without endpoints failed in every reward-loop
+    worker, pool_size=auto with 0 CPUs per actor failed building the pool, a similarity on an arm that has none
+    was silently ignored."""
+    cfg = _compose(tuple(overrides))
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert message in str(err.value), str(err.value)
+
+
 def test_a_wrong_group_option_or_syntax_fails_cleanly_in_the_preflight_and_submit(cluster_files):
     """``slurm/submit.sh`` and ``sweep.sh`` call ``plan --sbatch-args``: a wrong group option (Hydra's own error)
     used to come out as a Python traceback there."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -119,6 +120,7 @@ def check_overrides(overrides: list[str] | tuple[str, ...]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep
 
+    check_group_overrides(overrides)
     wanted = [o for o in overrides if o.lstrip("+~").startswith("verm.")]
     if not wanted:
         return
@@ -139,6 +141,33 @@ def check_overrides(overrides: list[str] | tuple[str, ...]) -> None:
             if not (isinstance(value, str) and "${" in value):
                 check_value(key, value)
 
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "hydra_configs"  # main.py's ../../hydra_configs
+
+
+def check_group_overrides(overrides: list[str] | tuple[str, ...], config_dir: Path = CONFIG_DIR) -> None:
+    """Raise :class:`ConfigError` for ``verm/<group>=<option>`` or ``experiment=<preset>`` naming a group or an
+    option that has no file: Hydra drops an unknown option of the optional ``experiment`` group silently, and
+    answers a misspelt group with a hint to add it with ``+``."""
+    import difflib
+
+    groups = sorted(f"verm/{p.name}" for p in (config_dir / "verm").iterdir() if p.is_dir())
+    for o in overrides:
+        key, sep, value = o.lstrip("+~").partition("=")
+        if not sep or not (key.startswith("verm/") or key == "experiment") or not value or "${" in value:
+            continue
+        if key not in groups and key != "experiment":
+            near = difflib.get_close_matches(key, groups, n=1)
+            raise ConfigError(f"unknown config group {key}{f' (did you mean {near[0]}?)' if near else ''}; valid "
+                              f"groups: {', '.join(groups)}, experiment")
+        options = sorted(p.stem for p in (config_dir / key).glob("*.yaml"))
+        for option in value.split(","):  # a sweep: a,b,c
+            option = option.strip()
+            if option and option != "null" and option not in options:
+                near = difflib.get_close_matches(option, options, n=1)
+                hint = f" (did you mean {key}={near[0]}?)" if near else ""
+                raise ConfigError(f"unknown {key} option {option!r}{hint}; valid: {', '.join(options)}")
 
 
 def run_checked(main: Callable[[], Any], argv: list[str] | None = None) -> Any:

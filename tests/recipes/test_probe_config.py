@@ -548,6 +548,36 @@ def test_a_wrong_group_option_or_syntax_fails_cleanly_in_the_preflight_and_submi
     assert "structural" in err  # the valid options are listed
 
 
+@pytest.mark.parametrize("override, message", [
+    ("experiment=chart2code_vrem", "unknown experiment option 'chart2code_vrem' (did you mean experiment=chart2code_verm?)"
+                                   "; valid: chart2code_dino, chart2code_verm"),
+    ("verm/rewrd=verm", "unknown config group verm/rewrd (did you mean verm/reward?); valid groups: verm/cluster, "
+                        "verm/judge, verm/model, verm/reward, verm/task"),
+    ("verm/reward=strucural", "unknown verm/reward option 'strucural' (did you mean verm/reward=structural?); valid: "
+                              "dino, render_only, ssim, structural, teds, verm, verm_no_rsr"),
+    ("verm/cluster=8node", "unknown verm/cluster option '8node'"),
+])
+def test_a_group_typo_fails_before_composition_with_the_options(override, message, cluster_files):
+    """A misspelt preset (``experiment`` is an optional group) used to compose the *default* config silently:
+    ``submit.sh experiment=chart2code_vrem`` submitted a 1-node chart2code run; a misspelt group name got Hydra's
+    'use +verm/rewrd' hint."""
+    with pytest.raises(ConfigError) as err:
+        check_overrides([override])
+    assert message in str(err.value), str(err.value)
+    rc, out, err_text = _plan(("--sbatch-args", override))
+    assert rc == 2 and out == "" and message in err_text, err_text
+    if override.startswith("experiment="):  # Hydra itself refuses it too (the group is no longer optional)
+        from hydra.errors import MissingConfigException
+
+        with pytest.raises(MissingConfigException):
+            _hydra_compose([override])
+
+
+def _hydra_compose(overrides):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        return compose(config_name="visual_erm", overrides=overrides)
+
+
 def test_main_exits_with_the_config_error_not_a_traceback(cluster_files):
     """A mistake only check_config sees (an arm with another arm's judge) made Hydra print a traceback; main.py
     now exits with the message, before importing verl."""

@@ -533,19 +533,28 @@ def test_settings_that_only_failed_later_fail_the_check(overrides, message):
 
 
 def test_a_wrong_group_option_or_syntax_fails_cleanly_in_the_preflight_and_submit(cluster_files):
-    """``slurm/submit.sh`` and ``sweep.sh`` call ``plan --sbatch-args``: a wrong group option (Hydra's own error)
-    used to come out as a Python traceback there."""
+    """``slurm/submit.sh`` and ``sweep.sh`` call ``plan --sbatch-args``: Hydra's own errors (a verl key typo, a
+    mapping set without ``+``, bad syntax) used to come out as a Python traceback there."""
     for overrides, message in (
-            (["verm/reward=strucural"], "Could not find 'verm/reward/strucural'"),
-            (["verm/judge=vllm"], "Available options in 'verm/judge'"),
+            (["actor_rollout_ref.rollout.nn=16"], "Could not override 'actor_rollout_ref.rollout.nn'"),
             (["verm.reward.per_task_norm={chart: 30}"], "To append to your config use +verm.reward.per_task_norm"),
             (["verm.reward.norm=[3"], "no viable alternative at input"),
             (["verm/judge=structural"], "reward arm 'verm' runs with verm/judge=verl_rm or http or ray_actor")):
         rc, out, err = _plan(("--sbatch-args", "experiment=chart2code_verm", *overrides))
         assert rc == 2 and out == "" and err.startswith("verm-rl plan: config error: "), err
         assert message in err and "Traceback" not in err and "Config search path" not in err, err
-    rc, _, err = _plan(("--sbatch-args", "experiment=chart2code_verm", "verm/reward=strucural"))
-    assert "structural" in err  # the valid options are listed
+    assert "Available options in 'verm/judge'" in P.hydra_message(_missing_option_error())
+
+
+def _missing_option_error():
+    """Hydra's error for an option with no file (the pre-check catches these first; plan formats Hydra's too)."""
+    from hydra.errors import MissingConfigException
+
+    try:
+        _hydra_compose(["verm/judge=vllm"])
+    except MissingConfigException as e:
+        return e
+    raise AssertionError("composed")
 
 
 @pytest.mark.parametrize("override, message", [

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # An ablation: one Slurm job per (reward arm, seed), all in one wandb group (the sweep id), runs named
 # <task>__<arm>__<model>__s<seed> (as the presets). The arms pick their own judge (recipes/visual_erm/README.md).
+# <task>: chart2code, table2md or svg2code (each job starts from experiment=<task>_verm, then verm/reward=<arm>).
 #   bash slurm/sweep.sh table2md verm verm_no_rsr dino teds render_only
 #   SEEDS="0 1 2" SWEEP_ID=table-arms-v1 bash slurm/sweep.sh chart2code verm structural ssim -- verm/cluster=2node
 # Then: verm-rl compare --project visual-erm-rl --group <sweep id> --out compare/<sweep id>

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -64,6 +65,17 @@ def _one_of(kind: str, value: Any, valid: tuple[str, ...] | list[str], where: st
         raise ConfigError(f"unknown {kind} {value!r}{f' ({where})' if where else ''}; valid: {', '.join(valid)}")
 
 
+def _one_of_each(kind: str, values: Any, valid: tuple[str, ...], where: str) -> None:
+    for value in values:
+        _one_of(kind, value, valid, where)
+
+
+def typed_tasks() -> tuple[str, ...]:
+    from verm_rl.tasks import TASKS
+
+    return tuple(TASKS)
+
+
 def check_config(cfg: DictConfig | dict) -> None:
     """Raise :class:`ConfigError` unless ``verm`` fits its schema and is a known arm with a judge and tasks
     it supports."""
@@ -77,6 +89,17 @@ def check_config(cfg: DictConfig | dict) -> None:
                           f"(the arm picks its judge: drop the verm/judge override)")
     if arm_name in SIMILARITIES:
         _one_of(f"{arm_name} similarity", typed.reward.similarity, SIMILARITIES[arm_name], "verm.reward.similarity")
+    elif typed.reward.similarity is not None:
+        raise ConfigError(f"verm.reward.similarity={typed.reward.similarity!r} applies to the "
+                          f"{' and '.join(SIMILARITIES)} arms only, not {arm_name!r} (it would be ignored)")
+    if isinstance(typed.reward.formula, dict):
+        _one_of_each("task", typed.reward.formula, typed_tasks(), "verm.reward.formula")
+    if backend == "http" and not typed.judge.endpoints:
+        raise ConfigError("verm.judge.endpoints is empty: the http judge needs at least one base URL, e.g. "
+                          "verm.judge.endpoints=[http://judge-host:8000]")
+    if str(typed.render.pool_size).lower() == "auto" and typed.render.num_cpus_per_actor <= 0:
+        raise ConfigError("verm.render.pool_size=auto needs verm.render.num_cpus_per_actor > 0 (the cpu preset sets "
+                          "0): give a number of render actors or CPUs per actor")
     tasks = list(typed.task.tasks)
     if arm.tasks is not None and any(t not in arm.tasks for t in tasks):
         raise ConfigError(f"reward arm {arm_name!r} scores only {', '.join(arm.tasks)}, not {tasks}")
@@ -97,6 +120,7 @@ def check_overrides(overrides: list[str] | tuple[str, ...]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep
 
+    check_group_overrides(overrides)
     wanted = [o for o in overrides if o.lstrip("+~").startswith("verm.")]
     if not wanted:
         return
@@ -117,6 +141,33 @@ def check_overrides(overrides: list[str] | tuple[str, ...]) -> None:
             if not (isinstance(value, str) and "${" in value):
                 check_value(key, value)
 
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "hydra_configs"  # main.py's ../../hydra_configs
+
+
+def check_group_overrides(overrides: list[str] | tuple[str, ...], config_dir: Path = CONFIG_DIR) -> None:
+    """Raise :class:`ConfigError` for ``verm/<group>=<option>`` or ``experiment=<preset>`` naming a group or an
+    option that has no file: Hydra drops an unknown option of the optional ``experiment`` group silently, and
+    answers a misspelt group with a hint to add it with ``+``."""
+    import difflib
+
+    groups = sorted(f"verm/{p.name}" for p in (config_dir / "verm").iterdir() if p.is_dir())
+    for o in overrides:
+        key, sep, value = o.lstrip("+~").partition("=")
+        if not sep or not (key.startswith("verm/") or key == "experiment") or not value or "${" in value:
+            continue
+        if key not in groups and key != "experiment":
+            near = difflib.get_close_matches(key, groups, n=1)
+            raise ConfigError(f"unknown config group {key}{f' (did you mean {near[0]}?)' if near else ''}; valid "
+                              f"groups: {', '.join(groups)}, experiment")
+        options = sorted(p.stem for p in (config_dir / key).glob("*.yaml"))
+        for option in value.split(","):  # a sweep: a,b,c
+            option = option.strip()
+            if option and option != "null" and option not in options:
+                near = difflib.get_close_matches(option, options, n=1)
+                hint = f" (did you mean {key}={near[0]}?)" if near else ""
+                raise ConfigError(f"unknown {key} option {option!r}{hint}; valid: {', '.join(options)}")
 
 
 def run_checked(main: Callable[[], Any], argv: list[str] | None = None) -> Any:

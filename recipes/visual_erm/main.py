@@ -51,14 +51,19 @@ def make_task_runner():
 
 @hydra.main(config_path=CONFIG_DIR, config_name="visual_erm", version_base=None)
 def main(config) -> None:
+    import sys
+
+    from recipes.visual_erm.config_check import ConfigError, check_config
+
+    try:
+        check_config(config)  # an unknown arm/judge/task fails here, before verl, Ray or any GPU
+    except ConfigError as e:
+        sys.exit(f"config error: {e}")  # the message names the key and what is valid: no traceback
     from verl.trainer.main_ppo import run_ppo
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
     from verl.utils.device import auto_set_device
 
-    from recipes.visual_erm.config_check import check_config
-
-    check_config(config)  # an unknown arm/judge/task fails here, before Ray or any GPU
     if config.trainer.v1.trainer_mode != "sync":
         raise ValueError("trainer.v1.trainer_mode must stay 'sync' for this recipe")
     auto_set_device(config)

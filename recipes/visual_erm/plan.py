@@ -362,11 +362,14 @@ def check_batch_sizes(cfg: Any) -> list[Problem]:
     - ``train_batch_size x n`` divisible by the GPU count and micro batches dividing mini batches without
       dynamic bsz (utils/config.py ``validate_config``)."""
     problems = []
+    n = int(_get(cfg, "actor_rollout_ref.rollout.n", 1))
+    if n < 1:  # verl takes 0 (a step of no samples) and fails later
+        problems.append(Problem("batch", f"actor_rollout_ref.rollout.n={n}: GRPO samples n >= 1 responses per "
+                                         "prompt (the presets: 8)"))
     n_gpus = int(_get(cfg, "trainer.nnodes", 1)) * int(_get(cfg, "trainer.n_gpus_per_node", 0))
     if n_gpus <= 0:
-        return []
+        return problems
     actor = _get(cfg, "actor_rollout_ref.actor", {})
-    n = int(_get(cfg, "actor_rollout_ref.rollout.n", 1))
     train = int(_get(cfg, "data.train_batch_size", 1))
     mini = int(_get(actor, "ppo_mini_batch_size", train))
     sp = int(_get(actor, "ulysses_sequence_parallel_size", 1))
@@ -463,6 +466,39 @@ def check_judge_endpoints(endpoints: Sequence[str], n_nodes: int, timeout_s: flo
     return problems
 
 
+POOL_KEYS = {"global_pool": "trainer.nnodes x trainer.n_gpus_per_node",
+             "reward_pool": "reward.reward_model.nnodes x n_gpus_per_node (verm.cluster.judge_nnodes x "
+                            "judge_gpus_per_node)"}
+
+
+def check_pool_sizes(cfg: Any) -> list[Problem]:
+    """On a GPU preset every verl pool has GPUs: a pool of 0 (``trainer.nnodes=0``, ``judge_gpus_per_node=0`` with
+    verl's reward model on) places trivially here and fails when verl builds it."""
+    if int(_get(cfg, "verm.cluster.gpus_per_node", 0)) <= 0:  # the CPU preset: verl trains nothing
+        return []
+    return [Problem("gpus", f"{p.name} ({p.role}) has {p.nnodes} x {p.gpus_per_node} = 0 GPUs: set "
+                            f"{POOL_KEYS[p.name]} to at least 1 each")
+            for p in gpu_pools(cfg) if p.name in POOL_KEYS and p.gpus <= 0]
+
+
+def check_judge_prompts(cfg: Any) -> list[Problem]:
+    """``verm.judge.prompts`` (a folder with ``<task>.txt`` for every task, or ``{task: file}``) exists, for the
+    judges that send them (else a reward-loop worker fails building its judge, minutes into the job)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from verm_rl.judge.prompts import resolve_prompt_files
+
+    prompts = _get(cfg, "verm.judge.prompts")
+    if not prompts or _get(cfg, "verm.judge.backend") not in ("verl_rm", "http", "ray_actor") or \
+            _get(cfg, "verm.reward.name") == "dino":
+        return []
+    try:
+        resolve_prompt_files(OmegaConf.to_container(prompts) if isinstance(prompts, DictConfig) else prompts)
+    except (OSError, ValueError, KeyError) as e:
+        return [Problem("judge-prompts", str(e).strip("'\""))]
+    return []
+
+
 def check_preset_matches(cfg: Any, nodes: int, gpus_per_node: float) -> list[Problem]:
     """The Slurm allocation is the one the cluster preset was written for (``verm.cluster.nodes/gpus_per_node``)."""
     want_nodes = _get(cfg, "verm.cluster.nodes")
@@ -492,6 +528,7 @@ def static_checks(cfg: Any, n_nodes: int, probe_endpoints: bool = True) -> list[
         problems += check_model_dir(_get(cfg, "verm.reward.dino.model_path"), "DINOv2 (verm.reward.dino)")
     problems += check_data_files(_get(cfg, "data.train_files"), "data.train_files")
     problems += check_data_files(_get(cfg, "data.val_files"), "data.val_files")
+    problems += check_pool_sizes(cfg)
     for pool in gpu_pools(cfg):
         problems += check_tp_divides(pool.gpus, pool.tp, f"{pool.name} ({pool.role})")
         if pool.tp > pool.gpus_per_node > 0:
@@ -506,6 +543,7 @@ def static_checks(cfg: Any, n_nodes: int, probe_endpoints: bool = True) -> list[
             _get(rm, "rollout.max_model_len"), int(_get(rm, "rollout.prompt_length", 0)),
             int(_get(rm, "rollout.response_length", 0)), "judge (reward.reward_model.rollout)",
             max_positions(_get(rm, "model_path")))
+    problems += check_judge_prompts(cfg)
     if _get(cfg, "verm.judge.backend") == "http":
         problems += check_judge_endpoints(list(_get(cfg, "verm.judge.endpoints", [])), n_nodes,
                                           probe=probe_endpoints)
@@ -571,6 +609,15 @@ def format_plan(plan: PlanResult, cfg: Any) -> str:
     return "\n".join(lines)
 
 
+def hydra_message(e: BaseException) -> str:
+    """Hydra's composition error without its search-path listing, with the OmegaConf cause's first line."""
+    text = str(e).split("\nConfig search path:")[0].strip()
+    cause = e.__cause__
+    if cause is not None and str(cause).strip():
+        text += f": {str(cause).strip().splitlines()[0]}"
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="verm-rl plan", description=__doc__.split("\n\n")[0])
     add_arguments(p)
@@ -592,6 +639,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     from recipes.visual_erm.config_check import ConfigError, check_config
 
     try:
@@ -599,6 +649,9 @@ def run(args: argparse.Namespace) -> int:
         check_config(cfg)  # what main.py checks first: the schema and the arm
     except ConfigError as e:
         print(f"verm-rl plan: config error: {e}", file=sys.stderr)
+        return 2
+    except (HydraException, OmegaConfBaseException) as e:  # Hydra's own: unknown group option, bad syntax or type
+        print(f"verm-rl plan: config error: {hydra_message(e)}", file=sys.stderr)
         return 2
     if args.sbatch_args:
         nodes, gpus = _get(cfg, "verm.cluster.nodes", 1), _get(cfg, "verm.cluster.gpus_per_node", 0)

@@ -58,6 +58,43 @@ class Choice:
         return f"unknown {self.kind} {value!r}"
 
 
+@dataclass(frozen=True)
+class Range:
+    """A number's bounds (``gt``/``ge``/``lt``/``le``; ``integer``: a whole number), checked with the choices. A
+    null passes only where the field's type is Optional or ``null_ok`` (Any fields whose null means a default)."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    integer: bool = False
+    null_ok: bool = False
+
+    def describe(self) -> str:
+        parts = [f"{op} {bound:g}" for op, bound in ((">", self.gt), (">=", self.ge), ("<", self.lt),
+                                                      ("<=", self.le)) if bound is not None]
+        return ("an integer " if self.integer else "a number ") + " and ".join(parts)
+
+    def error(self, value: Any) -> str | None:
+        """None when ``value`` is within the bounds (or not a number: the type or the choices say why), else why."""
+        if isinstance(value, bool) or value is None:
+            return None
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            return None
+        ok = ((self.gt is None or x > self.gt) and (self.ge is None or x >= self.ge)
+              and (self.lt is None or x < self.lt) and (self.le is None or x <= self.le)
+              and (not self.integer or x.is_integer()))
+        return None if ok else f"{value!r} is out of range: must be {self.describe()}"
+
+
+POSITIVE = Range(gt=0)
+NON_NEGATIVE = Range(ge=0)
+AT_LEAST_ONE = Range(ge=1, integer=True)
+FRACTION = Range(ge=0, le=1)
+
+
 def _tasks() -> tuple[str, ...]:
     from verm_rl import tasks
 
@@ -108,9 +145,10 @@ class RenderPoolSection:
 
     pool_name: str = "verm_render_pool"  # named Ray actors shared by every reward-loop worker
     # render actors, or "auto": the CPUs free when the pool is built (after verl's reservations), less headroom
-    pool_size: Any = 16
-    num_cpus_per_actor: float = 1.0  # Ray CPUs each render actor holds
-    headroom: float = 0.1  # pool_size=auto leaves this share of the free CPUs to drivers and Ray
+    pool_size: Annotated[Any, Choice("render pool size", ("auto",), number=True), AT_LEAST_ONE] = 16
+    num_cpus_per_actor: Annotated[float, NON_NEGATIVE] = 1.0  # Ray CPUs each render actor holds
+    # pool_size=auto leaves this share of the free CPUs to drivers and Ray
+    headroom: Annotated[float, Range(ge=0, lt=1)] = 0.1
     # p2c: two random actors, the less loaded | random | local: each handle's own in-flight count
     routing: Annotated[str, Choice("render routing", ("p2c", "random", "local"))] = "p2c"
     spread: bool = True  # one node per actor, over the nodes with free CPUs
@@ -121,12 +159,22 @@ RENDER_OPTION_CHOICES: dict[str, Choice] = {
     "chart_output": Choice("chart output", ("requested", "released")),
     "dpi": Choice("chart dpi", ("figure",), number=True),
 }
+# Bounds of RenderOptions' numbers (null: RenderOptions' default; timeout_s null: the task's own).
+RENDER_OPTION_RANGES: dict[str, Range] = {
+    "dpi": Range(gt=0, null_ok=True), "timeout_s": POSITIVE, "memory_mb": AT_LEAST_ONE, "file_size_mb": AT_LEAST_ONE,
+    "max_procs": AT_LEAST_ONE, "max_pixels": AT_LEAST_ONE, "max_png_mb": AT_LEAST_ONE, "max_source_kb": AT_LEAST_ONE,
+    "svg_width": AT_LEAST_ONE, "svg_height": AT_LEAST_ONE, "table_padding": Range(ge=0, integer=True),
+    "stdout_bytes": Range(ge=0, integer=True), "max_table_cells": AT_LEAST_ONE, "max_text_chars": AT_LEAST_ONE,
+    "max_svg_elements": AT_LEAST_ONE, "max_svg_depth": AT_LEAST_ONE,
+}
 
 
 def _omegaconf_type(name: str, hint: Any) -> Any:
     """A ``RenderOptions`` annotation as OmegaConf can hold it (unions other than Optional become Any)."""
     if name in RENDER_OPTION_CHOICES:
-        return Annotated[Any, RENDER_OPTION_CHOICES[name]]
+        return Annotated[(Any, RENDER_OPTION_CHOICES[name], *_bounds(name))]
+    if name in RENDER_OPTION_RANGES:
+        return Annotated[(_omegaconf_type("", hint), RENDER_OPTION_RANGES[name])]
     origin = typing.get_origin(hint)
     if origin is typing.Literal:
         return Annotated[str, Choice(name.replace("_", " "), tuple(typing.get_args(hint)))]
@@ -136,6 +184,10 @@ def _omegaconf_type(name: str, hint: Any) -> Any:
             return _omegaconf_type(name, args[0]) | None
         return Any
     return hint if hint in (int, float, str, bool) else Any
+
+
+def _bounds(name: str) -> tuple[Range, ...]:
+    return (RENDER_OPTION_RANGES[name],) if name in RENDER_OPTION_RANGES else ()
 
 
 def _render_option_fields() -> list[tuple[str, Any, Any]]:
@@ -173,9 +225,9 @@ RenderSection = dataclasses.make_dataclass(
 class PipelineSection:
     """Batching of one reward-loop worker's concurrent samples (de-duplication, batch normalisation)."""
 
-    batch_window_ms: float = 50.0  # concurrent samples within this window form one batch
-    max_batch_size: int = 256  # a batch closes early at this size
-    warn_every_failures: int = 50  # log a warning every this many render/judge failures
+    batch_window_ms: Annotated[float, NON_NEGATIVE] = 50.0  # concurrent samples within this window form one batch
+    max_batch_size: Annotated[int, AT_LEAST_ONE] = 256  # a batch closes early at this size
+    warn_every_failures: Annotated[int, AT_LEAST_ONE] = 50  # log a warning every this many render/judge failures
 
 
 @dataclass
@@ -183,9 +235,9 @@ class LoggingSection:
     """Sample images and tables the trainer logs."""
 
     sample_dir: str | None = None  # (reference, render, errors) of sampled rewards; null: none written
-    sample_rate: float = 0.02  # fraction of samples written to sample_dir
-    log_samples_every: int = 10  # steps between wandb sample tables
-    samples_per_table: int = 8  # samples in each of those tables
+    sample_rate: Annotated[float, FRACTION] = 0.02  # fraction of samples written to sample_dir
+    log_samples_every: Annotated[int, AT_LEAST_ONE] = 10  # steps between wandb sample tables
+    samples_per_table: Annotated[int, Range(ge=0, integer=True)] = 8  # samples in each of those tables
 
 
 # ------------------------------------------------------------------------------------------ task, model, cluster
@@ -212,11 +264,11 @@ class ClusterSection:
     """Set by ``verm/cluster=<preset>``: the Slurm allocation it is written for and the judge's GPUs."""
 
     name: str | None = None  # the preset's name (wandb tag cluster:<name>)
-    nodes: int = 1  # Slurm nodes the preset needs (launch.sh refuses any other count)
-    gpus_per_node: int = 0  # GPUs per Slurm node
+    nodes: Annotated[int, AT_LEAST_ONE] = 1  # Slurm nodes the preset needs (launch.sh refuses any other count)
+    gpus_per_node: Annotated[int, NON_NEGATIVE] = 0  # GPUs per Slurm node
     # GPUs reserved for the judge: verl's reward-model pool, or our Ray judge / DINO actors
-    judge_nnodes: int = 0  # nodes of that reservation
-    judge_gpus_per_node: int = 0  # GPUs per node of that reservation
+    judge_nnodes: Annotated[int, NON_NEGATIVE] = 0  # nodes of that reservation
+    judge_gpus_per_node: Annotated[int, NON_NEGATIVE] = 0  # GPUs per node of that reservation
 
 
 # ------------------------------------------------------------------------------------------ judge
@@ -228,17 +280,19 @@ class ActorSection:
 
     model_path: str | None = None  # local model folder
     name: str = "verm_actor"  # Ray actor name prefix (named actors are shared by every reward-loop worker)
-    num_actors: int | None = None  # null: one actor per judge GPU (verm.cluster.judge_*), in a placement group
-    num_gpus: float = 1.0  # GPUs per actor (fractions share a GPU)
-    num_cpus: float = 1.0  # Ray CPUs per actor
+    # null: one actor per judge GPU (verm.cluster.judge_*), in a placement group
+    num_actors: Annotated[int | None, AT_LEAST_ONE] = None
+    num_gpus: Annotated[float, NON_NEGATIVE] = 1.0  # GPUs per actor (fractions share a GPU)
+    num_cpus: Annotated[float, NON_NEGATIVE] = 1.0  # Ray CPUs per actor
     # group: one named placement group over the judge GPUs | none: let Ray place each actor
     placement: Annotated[str, Choice("actor placement", ("group", "none"))] = "group"
     # how the group's bundles spread over the nodes (Ray placement strategies)
     placement_strategy: Annotated[str, Choice("placement strategy", ("SPREAD", "PACK", "STRICT_SPREAD",
                                                                       "STRICT_PACK"))] = "SPREAD"
-    placement_timeout_s: float = 300.0  # give up (JudgePlacementError) when the group is not placed by then
-    max_batch_size: int = 16  # dynamic batching: a batch closes at this size …
-    max_wait_ms: float = 20.0  # … or after this wait
+    # give up (JudgePlacementError) when the group is not placed by then
+    placement_timeout_s: Annotated[float, POSITIVE] = 300.0
+    max_batch_size: Annotated[int, AT_LEAST_ONE] = 16  # dynamic batching: a batch closes at this size …
+    max_wait_ms: Annotated[float, NON_NEGATIVE] = 20.0  # … or after this wait
 
 
 @dataclass
@@ -248,7 +302,7 @@ class RayActorSection(ActorSection):
 
     name: str = "verm_judge"  # Ray actor name prefix
     engine: Annotated[str, Choice("judge engine", ENGINES)] = "auto"  # auto: vllm when installed, else transformers
-    max_batch_size: int = 32  # requests per generate call
+    max_batch_size: Annotated[int, AT_LEAST_ONE] = 32  # requests per generate call
 
 
 @dataclass
@@ -263,19 +317,19 @@ class JudgeSettings:
     """What each judge call carries. null = the profile's value (``verm_rl/judge/profiles.py``); set here it
     applies to every task; ``per_task.<task>.<key>`` for one task (``+verm.judge.per_task.table.max_tokens=4096``)."""
 
-    temperature: float | None = None  # sampling temperature (0: greedy)
-    top_p: float | None = None  # nucleus sampling
-    top_k: int | None = None  # top-k sampling
-    max_tokens: int | None = None  # longest judge answer
-    repetition_penalty: float | None = None  # > 1 discourages repeated tokens
-    presence_penalty: float | None = None  # penalises tokens already present once
+    temperature: Annotated[float | None, NON_NEGATIVE] = None  # sampling temperature (0: greedy)
+    top_p: Annotated[float | None, Range(gt=0, le=1)] = None  # nucleus sampling
+    top_k: Annotated[int | None, Range(ge=-1, integer=True)] = None  # top-k sampling (-1: off)
+    max_tokens: Annotated[int | None, AT_LEAST_ONE] = None  # longest judge answer
+    repetition_penalty: Annotated[float | None, POSITIVE] = None  # > 1 discourages repeated tokens
+    presence_penalty: Annotated[float | None, Range(ge=-2, le=2)] = None  # penalises tokens already present once
     seed: int | None = None  # sampling seed (resamples shift it by one)
     image_format: Annotated[str | None, Choice("judge image format", ("png", "jpeg"))] = None  # how images are sent
-    max_image_side: int | None = None  # longest image side sent (resized down)
-    jpeg_quality: int | None = None  # when image_format=jpeg
+    max_image_side: Annotated[int | None, AT_LEAST_ONE] = None  # longest image side sent (resized down)
+    jpeg_quality: Annotated[int | None, Range(ge=1, le=100, integer=True)] = None  # when image_format=jpeg
     system_prompt: str | None = None  # a system message before the images
     text_prefix: str | None = None  # text before the images in the user message
-    parse_attempts: int | None = None  # calls in all when on_parse_failure=resample
+    parse_attempts: Annotated[int | None, AT_LEAST_ONE] = None  # calls in all when on_parse_failure=resample
 
 
 @dataclass
@@ -299,10 +353,10 @@ class JudgeSection(JudgeSettings):
     endpoints: list[str] = field(default_factory=list)  # http: base URLs every node can reach (not loopback)
     model: str | None = None  # served model name; null: verl_rm → reward.reward_model.model_path, http → reward_service
     api_key: str | None = None  # sent as a bearer token (http)
-    max_concurrency: int = 256  # requests in flight per reward-loop worker, over all endpoints
-    timeout_s: float = 600.0  # per request (a judge answer of 4096 tokens under load)
-    retries: int = 3  # extra attempts on connection errors, timeouts, 5xx and 429
-    backoff_s: float = 0.5  # first backoff, doubling each retry, with jitter
+    max_concurrency: Annotated[int, AT_LEAST_ONE] = 256  # requests in flight per reward-loop worker, over all endpoints
+    timeout_s: Annotated[float, POSITIVE] = 600.0  # per request (a judge answer of 4096 tokens under load)
+    retries: Annotated[int, Range(ge=0, integer=True)] = 3  # extra attempts on connection errors, timeouts, 5xx and 429
+    backoff_s: Annotated[float, NON_NEGATIVE] = 0.5  # first backoff, doubling each retry, with jitter
     ray_actor: RayActorSection = field(default_factory=RayActorSection)
 
 
@@ -318,19 +372,23 @@ class RewardSection:
     ``w_render·r_rsr + w_verm·clip(1 − Σseverity/norm, 0, 1) + w_format·format`` (defaults: SeverityRewardConfig)."""
 
     name: Annotated[str, Choice("reward arm", ARMS)] = "verm"  # the arm (set by verm/reward; the run name's part)
-    w_render: float = _REWARD.w_render  # weight of render success (the paper's r_rsr)
-    w_verm: float = _REWARD.w_verm  # weight of the visual term (severity, or a baseline's similarity)
-    w_format: float = _REWARD.w_format  # weight of "the response has a fenced code block" (VinciCoder's 0.1)
+    w_render: Annotated[float, NON_NEGATIVE] = _REWARD.w_render  # weight of render success (the paper's r_rsr)
+    # weight of the visual term (severity, or a baseline's similarity)
+    w_verm: Annotated[float, NON_NEGATIVE] = _REWARD.w_verm
+    # weight of "the response has a fenced code block" (VinciCoder's 0.1)
+    w_format: Annotated[float, NON_NEGATIVE] = _REWARD.w_format
     # fixed: fixed_norm, as the released code | batch_max: paper Eq. 4, over the whole step per task | a number
-    norm: Annotated[Any, Choice("verm.reward.norm", ("fixed", "batch_max"), number=True)] = _REWARD.norm
-    fixed_norm: float = _REWARD.fixed_norm  # the released reward's 50
-    per_task_norm: dict[str, float] | None = None  # overrides norm for the tasks it names, e.g. {table: 30.0}
+    norm: Annotated[Any, Choice("verm.reward.norm", ("fixed", "batch_max"), number=True), POSITIVE] = _REWARD.norm
+    fixed_norm: Annotated[float, POSITIVE] = _REWARD.fixed_norm  # the released reward's 50
+    # overrides norm for the tasks it names, e.g. {table: 30.0} (each > 0)
+    per_task_norm: Annotated[dict[str, float], Choice("task", _tasks), POSITIVE] = field(default_factory=dict)
     # batch_mean: of the task's judged samples (else fallback_default) | severity: Σseverity = fallback_severity
     # | a number: the verm term of a sample whose judgement failed
     parse_fallback: Annotated[Any, Choice("verm.reward.parse_fallback", ("batch_mean", "severity"),
-                                          number=True)] = _REWARD.parse_fallback
-    fallback_default: float = _REWARD.fallback_default  # batch_mean with no judged sample of the task
-    fallback_severity: float = _REWARD.fallback_severity  # 25 in the released chart/SVG reward
+                                          number=True), FRACTION] = _REWARD.parse_fallback
+    # batch_mean with no judged sample of the task
+    fallback_default: Annotated[float, FRACTION] = _REWARD.fallback_default
+    fallback_severity: Annotated[float, NON_NEGATIVE] = _REWARD.fallback_severity  # 25 in the released chart/SVG reward
     # verm | neg_severity (the released table reward: −Σseverity, failure_value on any failure), or {task: formula}
     formula: Any = _REWARD.formula
     failure_value: float = _REWARD.failure_value  # the neg_severity reward of any failure (released: -4)

@@ -24,7 +24,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
-from verm_rl.config.schema import JUDGE_SETTING_KEYS, Choice, VermConfig
+from verm_rl.config.schema import JUDGE_SETTING_KEYS, Choice, JudgeSettings, Range, VermConfig
 
 T = TypeVar("T")
 ROOT = "verm"
@@ -67,6 +67,47 @@ def _choice_of(hint: Any) -> tuple[Choice | None, bool]:
     return None, False
 
 
+def _range_of(hint: Any) -> Range | None:
+    if typing.get_origin(hint) is typing.Annotated:
+        return next((m for m in hint.__metadata__ if isinstance(m, Range)), None)
+    return None
+
+
+def _nullable(hint: Any) -> bool:
+    """Whether the field's own type admits null (Optional)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def value_errors(hint: Any, value: Any, where: str) -> list[str]:
+    """Why ``value`` does not fit the field's choices or bounds (a list: each item; a mapping: its keys are the
+    choices, its values in the bounds); empty when it fits."""
+    choice, per_item = _choice_of(hint)
+    bounds = _range_of(hint)
+    errors = []
+    if bounds is not None and value is None and not (bounds.null_ok or _nullable(hint)):
+        errors.append(f"{where} is null; it needs {bounds.describe()}"
+                      + (f" (or one of: {', '.join(choice.valid())})" if choice and choice.valid() else ""))
+        return errors
+    if isinstance(value, Mapping):
+        keys, values = list(value), [(f"{where}.{k}", v) for k, v in value.items()]
+    else:
+        keys = list(value or []) if per_item else [value]
+        values = [(where, v) for v in keys]
+    if choice is not None:
+        for v in keys:
+            problem = choice.error(v)
+            if problem:
+                errors.append(f"{problem} ({where}); valid: {choice.describe()}")
+    if bounds is not None and not errors:
+        for at, v in values:
+            problem = bounds.error(v)
+            if problem:
+                errors.append(f"{at}={problem}")
+    return errors
+
+
 def _field_class(hint: Any) -> type | None:
     """The dataclass a field holds (a nested section), else None."""
     if typing.get_origin(hint) is typing.Annotated:
@@ -98,13 +139,7 @@ def choice_errors(obj: Any, path: str = ROOT) -> list[str]:
         if dataclasses.is_dataclass(value):
             errors += choice_errors(value, where)
             continue
-        choice, per_item = _choice_of(hint)
-        if choice is None:
-            continue
-        for v in (value or []) if per_item else [value]:
-            problem = choice.error(v)
-            if problem:
-                errors.append(f"{problem} ({where}); valid: {choice.describe()}")
+        errors += value_errors(hint, value, where)
     return errors
 
 
@@ -117,9 +152,14 @@ def _per_task_errors(judge: Any, path: str) -> list[str]:
         if task not in tasks:
             errors.append(f"unknown task {task!r} ({path}.per_task); valid: {', '.join(tasks)}")
             continue
-        for key in settings or {}:
-            if key not in JUDGE_SETTING_KEYS:
-                errors.append(unknown_key_message(f"{path}.per_task.{task}", key, JUDGE_SETTING_KEYS))
+        unknown = [k for k in settings or {} if k not in JUDGE_SETTING_KEYS]
+        for key in unknown:
+            errors.append(unknown_key_message(f"{path}.per_task.{task}", key, JUDGE_SETTING_KEYS))
+        if not unknown:  # the settings' types, names and bounds, as the same keys of verm.judge
+            try:
+                section_config(JudgeSettings, settings, f"{path}.per_task.{task}")
+            except ConfigError as e:
+                errors.append(str(e))
     return errors
 
 
@@ -177,10 +217,25 @@ def _open(hint: Any) -> bool:
     return hint is Any or hint is dict or typing.get_origin(hint) is dict
 
 
+def describe_type(hint: Any) -> str:
+    """A field's type in words, for messages (``a list, e.g. [a, b]``)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return " or ".join(describe_type(a) for a in args) + (" or null" if len(args) < len(typing.get_args(hint))
+                                                             else "")
+    origin = typing.get_origin(hint) or hint
+    return {list: "a list, e.g. [a, b]", dict: "a mapping, e.g. {key: value}", float: "a number", int: "an integer",
+            bool: "true or false", str: "a string"}.get(origin, "a value")
+
+
 def check_value(dotted: str, value: Any) -> None:
-    """Raise :class:`ConfigError` when ``dotted`` is a choice and ``value`` is not one of its names."""
+    """Raise :class:`ConfigError` when ``value`` does not fit the key ``dotted``: its type (a list where a list is
+    needed, a number where a number is, null only where allowed), its choices and its bounds."""
     parts = dotted.split(".")
     cls: type | None = VermConfig
+    owner: type | None = None
     hint: Any = None
     for part in parts[1:]:
         if cls is None:
@@ -188,11 +243,16 @@ def check_value(dotted: str, value: Any) -> None:
         hint = _hints(cls).get(part)
         if hint is None:
             return
-        cls = _field_class(hint)
-    choice, per_item = _choice_of(hint)
-    if choice is None:
+        owner, cls = cls, _field_class(hint)
+    if owner is None or cls is not None:  # the root or a whole section: Hydra merges it, check_config checks it
         return
-    for v in (value if per_item and isinstance(value, list) else [value]):
-        problem = choice.error(v)
-        if problem:
-            raise ConfigError(f"{problem} ({dotted}); valid: {choice.describe()}")
+    try:
+        setattr(OmegaConf.structured(owner), parts[-1], value)  # OmegaConf's own conversion, as Hydra's merge
+    except OmegaConfBaseException as e:
+        choice, _ = _choice_of(hint)
+        names = f" (names: {choice.describe()})" if choice is not None else ""
+        raise ConfigError(f"{dotted}={'null' if value is None else repr(value)}: {str(e).splitlines()[0]}; "
+                          f"{dotted} takes {describe_type(hint)}{names}") from None
+    errors = value_errors(hint, value, dotted)
+    if errors:
+        raise ConfigError("\n".join(errors))

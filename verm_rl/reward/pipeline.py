@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import logging
 import math
-import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, get_args, runtime_checkable
@@ -27,9 +26,9 @@ from verm_rl.reward.metrics import reward_metrics
 from verm_rl.reward.record import columns, sample_row
 from verm_rl.reward.severity import RewardBreakdown, SeverityRewardConfig, score_batch
 from verm_rl.tasks import extract_code
+from verm_rl.tasks.fences import has_language_fence
 
 log = logging.getLogger(__name__)
-FENCED = re.compile(r"```[ \t]*[A-Za-z0-9_+-]+[^\n]*\n")  # a ```lang block: VinciCoder's format reward
 
 
 @runtime_checkable
@@ -247,7 +246,7 @@ class RewardPipeline:
                 judgements.append(judged[key])
                 hits.append(key in seen)
                 seen.add(key)
-        formats = [bool(FENCED.search(i.response or "")) for i in items]
+        formats = [has_language_fence(i.response or "") for i in items]  # VinciCoder's format reward
         rewards = score_batch([(i.task, r, j) for i, r, j in zip(items, renders, judgements, strict=True)],
                               self.reward_cfg, formats)
         samples = [ScoredSample(rw, r, j, ref[0], hit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _LANG = re.compile(r"[ \t]*([A-Za-z0-9_+-]*)")
+_LANG_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]")
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
@@ -19,6 +20,15 @@ def fenced_blocks(text: str) -> list[tuple[str, str]]:
             break
         pos = end + 3
     return out
+
+
+def has_language_fence(text: str) -> bool:
+    """Whether ``text`` opens a fence with a language name on a line that ends (VinciCoder's format reward):
+    what ``re.search(r"```[ \\t]*[A-Za-z0-9_+-]+[^\\n]*\\n", text)`` finds, in linear time (that regex is
+    quadratic on a line of repeated ```` ```x ````: 0.9 s for 100k characters). The name's first character
+    before the last newline is enough: a newline then follows it."""
+    last_newline = text.rfind("\n")
+    return last_newline > 0 and _LANG_FENCE.search(text, 0, last_newline) is not None
 
 
 def first_element(text: str, tag: str, last_close: bool = False) -> re.Match | None:

@@ -184,3 +184,25 @@ def test_reference_renders_are_cached_least_recently_used():
                 assert (await reference(i)).ok
         asyncio.run(run())
     assert backend.sources == [refs[0], refs[1], refs[2], refs[1]]
+
+
+def test_a_program_several_samples_share_is_rendered_once_per_batch_with_the_same_verdicts():
+    """GRPO rollouts converge: identical programs in one batch share one render (renders are seeded), and the
+    reference they share is rendered once (it was rendered once per concurrent cache miss: 6 times here)."""
+    from verm_rl.judge.structural import StructuralJudge
+    from verm_rl.render.local_pool import LocalRenderPool
+
+    responses = [fence(GOOD_SVG, "svg"), GOOD_SVG, fence(PERTURBED_SVG, "svg"), "no code", fence(GOOD_SVG, "xml"),
+                 fence(PERTURBED_SVG, "svg")]
+    items = [ScoreItem("svg", r, reference_source=GOOD_SVG) for r in responses]
+    with LocalRenderPool(1) as pool:
+        backend = CountingBackend(pool)
+        judge = StructuralJudge(render=pool.render)
+        out = asyncio.run(RewardPipeline(backend, judge).score(items))
+        one_by_one = [asyncio.run(RewardPipeline(pool, judge).score([i])).samples[0] for i in items]
+        asyncio.run(judge.close())
+    assert sorted(backend.sources) == sorted([GOOD_SVG, GOOD_SVG, PERTURBED_SVG])  # reference, good, perturbed
+    assert [s.reward.status for s in out.samples] == [s.reward.status for s in one_by_one]
+    assert [s.reward.total for s in out.samples] == pytest.approx([s.reward.total for s in one_by_one])
+    assert [s.render.png for s in out.samples] == [s.render.png for s in one_by_one]
+    assert out.samples[0].reward.total == pytest.approx(2.0) and out.samples[2].reward.total < 2.0

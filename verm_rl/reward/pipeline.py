@@ -184,19 +184,37 @@ class RewardPipeline:
         self._ref_cache[key] = result
         return result
 
-    async def _render_candidate(self, item: ScoreItem) -> tuple[RenderResult, str | None]:
-        code = extract_code(item.task, item.response)
-        if code is None:
-            return RenderResult.failure("no_code", "no program found in the response"), None
-        return await self._render(item.task, code), code
+    async def _render_candidates(self, items: list[ScoreItem]) -> list[tuple[RenderResult, str | None]]:
+        """Each item's extracted program and its render. A program that several items share (GRPO rollouts
+        converge) is rendered once per batch: renders are deterministic (seeded, same options)."""
+        codes = [extract_code(item.task, item.response) for item in items]
+        unique = list(dict.fromkeys((item.task, code) for item, code in zip(items, codes, strict=True)
+                                    if code is not None))
+        results = dict(zip(unique, await asyncio.gather(*(self._render(task, code) for task, code in unique)),
+                           strict=True))
+        no_code = RenderResult.failure("no_code", "no program found in the response")
+        return [(no_code, None) if code is None else (results[(item.task, code)], code)
+                for item, code in zip(items, codes, strict=True)]
 
-    async def _reference_png(self, item: ScoreItem) -> tuple[bytes | None, str]:
-        if item.reference_png:
-            return item.reference_png, ""
-        if item.reference_source:
-            ref = await self._reference(item.task, item.reference_source)
-            return (ref.png, "") if ref.ok else (None, f"reference render failed: {ref.error_kind}: {ref.message}")
-        return None, "no reference image or program"
+    async def _reference_pngs(self, items: list[ScoreItem]) -> list[tuple[bytes | None, str]]:
+        """Each item's reference image (given, or its program rendered through the cache), or why there is none.
+        A reference program the batch shares (the n rollouts of a prompt) is rendered once, not once per
+        concurrent cache miss."""
+        unique = list(dict.fromkeys((i.task, i.reference_source) for i in items
+                                    if not i.reference_png and i.reference_source))
+        refs = dict(zip(unique, await asyncio.gather(*(self._reference(task, src) for task, src in unique)),
+                        strict=True))
+        out: list[tuple[bytes | None, str]] = []
+        for item in items:
+            if item.reference_png:
+                out.append((item.reference_png, ""))
+            elif item.reference_source:
+                ref = refs[(item.task, item.reference_source)]
+                out.append((ref.png, "") if ref.ok else (None, f"reference render failed: {ref.error_kind}: "
+                                                                f"{ref.message}"))
+            else:
+                out.append((None, "no reference image or program"))
+        return out
 
     async def _judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
         """The judge's verdicts; a judge that raises or miscounts (backends should not) fails its requests."""
@@ -216,8 +234,8 @@ class RewardPipeline:
     async def _score_samples(self, items: list[ScoreItem]) -> list[ScoredSample]:
         items = [_utf8_item(i) for i in items]
         rendered, refs = await asyncio.gather(
-            asyncio.gather(*(self._render_candidate(i) for i in items)),
-            asyncio.gather(*(self._reference_png(i) for i in items)),
+            self._render_candidates(items),
+            self._reference_pngs(items),
         )
         renders = [r for r, _ in rendered]
         unique: dict[str, JudgeRequest] = {}

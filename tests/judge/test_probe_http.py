@@ -488,3 +488,48 @@ def test_generation_error_fails_only_its_request(judge_app, monkeypatch):
     rs = asyncio.run(go())
     assert [r.status_code for r in rs] == [200, 500, 200], [r.text[:200] for r in rs]
     assert "device-side assert" in rs[1].json()["error"]["message"]
+
+
+def test_connection_closed_mid_body_is_retried(raw_server):
+    payload = completion()
+
+    async def cut(n, path, headers, body):
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n"
+        yield head.encode() + (payload[:10] if n == 1 else payload)
+        if n == 1:
+            raise ConnectionResetError  # the server dies mid-answer
+
+    server = raw_server(cut)
+    [j], _ = judge_once(fast(server.url, retries=1))
+    assert j.parse_ok and server.hits == 2
+
+
+def test_corrupt_gzip_is_judge_failed(raw_server):
+    server = raw_server(static(response(200, b"\x1f\x8b\x08\x00garbage", content_encoding="gzip")))
+    [j], _ = judge_once(fast(server.url, retries=0))
+    assert j.status == "judge_failed"
+
+
+@pytest.mark.parametrize("value", ["soon", "Wed, 21 Oct 2015 07:28:00 GMT", "-5"])
+def test_odd_retry_after_falls_back_to_backoff(raw_server, value):
+    server = _retry_after_server(raw_server, value)
+    [j], took = judge_once(fast(server.url, retries=2))
+    assert j.parse_ok and took < 2
+
+
+def test_uppercase_scheme_endpoint(raw_server):
+    server = raw_server(static(response(200, completion())))
+    [j], _ = judge_once(fast(server.url.replace("http://", "HTTP://")))
+    assert j.parse_ok and server.paths == ["/v1/chat/completions"]
+
+
+def test_large_image_request_is_answered(judge_app):
+    """A 6000x4000 reference (24 MP, a screenshot gone wrong) is downscaled by the processor, not a hang."""
+    url, _ = judge_app
+    big = io.BytesIO()
+    Image.new("RGB", (6000, 4000), "white").save(big, format="PNG")
+    body = {**GOOD, "messages": _msg("data:image/png;base64," + base64.b64encode(big.getvalue()).decode())}
+    start = time.monotonic()
+    r = httpx.post(url + "/v1/chat/completions", json=body, timeout=60)
+    assert r.status_code in (200, 400, 413), r.text[:200]
+    assert time.monotonic() - start < 30

@@ -105,7 +105,7 @@ class HttpJudgeConfig:
 
 def _base_url(endpoint: str) -> str:
     endpoint = endpoint.strip().rstrip("/")
-    if not endpoint.startswith(("http://", "https://")):
+    if not endpoint.lower().startswith(("http://", "https://")):
         endpoint = "http://" + endpoint
     return endpoint.removesuffix("/v1/chat/completions").removesuffix("/v1")
 

@@ -343,7 +343,7 @@ def test_fast_failing_dead_endpoint_does_not_attract_traffic(raw_server):
     outstanding (it refuses at once): after failing it cools down while live endpoints take the traffic."""
     live = raw_server(static(0.02, response(200, completion())))
     dead = f"http://127.0.0.1:{free_port()}"
-    judge = fast([dead, live.url], retries=2, backoff_s=0.5)
+    judge = fast([dead, live.url], retries=2, backoff_s=1.0)
 
     async def go():
         try:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import random
 import socket
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -23,6 +25,52 @@ from verm_rl.judge.schema import Judgement, failed_judgement
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_RESPONSE_BYTES = 16 << 20  # a judge answer is max_tokens tokens: far more is a runaway server or proxy
+MAX_RETRY_AFTER_S = 60.0
+MAX_COOLDOWN_S = 10.0
+
+
+class JudgeResponseError(ValueError):
+    """A response that is no chat completion (not JSON, no choices, too large): not retried."""
+
+
+def _snippet(data: bytes, n: int = 300) -> str:
+    return data[:n].decode("utf-8", "replace").strip()
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Seconds a 429/503 asks to wait (``Retry-After`` as seconds or an HTTP-date)."""
+    value = resp.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _answer(data: bytes) -> tuple[str, str, str | None]:
+    """(content, reasoning, finish_reason) of a chat completion; the reasoning is what vLLM's reasoning
+    parsers return beside (or, when ``</think>`` never came, instead of) the content."""
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        raise JudgeResponseError(f"response is not JSON: {_snippet(data)!r}") from None
+    try:
+        choice = obj["choices"][0]
+        message = choice["message"]
+        content = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise JudgeResponseError(f"response has no choices[0].message: {_snippet(data)!r}") from None
+    for name, value in (("content", content), ("reasoning", reasoning)):
+        if not isinstance(value, str):
+            raise JudgeResponseError(f"message {name} is {type(value).__name__}, not text")
+    return content, reasoning, choice.get("finish_reason")
 
 
 @dataclass
@@ -57,7 +105,7 @@ class HttpJudgeConfig:
 
 def _base_url(endpoint: str) -> str:
     endpoint = endpoint.strip().rstrip("/")
-    if not endpoint.startswith(("http://", "https://")):
+    if not endpoint.lower().startswith(("http://", "https://")):
         endpoint = "http://" + endpoint
     return endpoint.removesuffix("/v1/chat/completions").removesuffix("/v1")
 
@@ -103,6 +151,7 @@ class HttpJudge(JudgeBackend):
         self.urls = [_base_url(e) + "/v1/chat/completions" for e in cfg.endpoints]
         self.outstanding = [0] * len(self.urls)
         self.failures = [0] * len(self.urls)
+        self.cooldown_until = [0.0] * len(self.urls)  # an endpoint that just failed is tried last until then
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
@@ -114,7 +163,7 @@ class HttpJudge(JudgeBackend):
             limits = httpx.Limits(max_connections=self.cfg.max_concurrency,
                                   max_keepalive_connections=self.cfg.max_concurrency)
             headers = {"Authorization": f"Bearer {self.cfg.api_key}"} if self.cfg.api_key else {}
-            self._client = httpx.AsyncClient(timeout=timeout, limits=limits, headers=headers)
+            self._client = httpx.AsyncClient(timeout=timeout, limits=limits, headers=headers, follow_redirects=True)
             self._loop = loop
             self._sem = asyncio.Semaphore(self.cfg.max_concurrency)
         return self._client
@@ -139,35 +188,66 @@ class HttpJudge(JudgeBackend):
         return body
 
     def _pick(self, avoid: int | None) -> int:
-        order = sorted(range(len(self.urls)), key=lambda i: (self.outstanding[i], self.failures[i], random.random()))
+        now = time.monotonic()
+
+        def key(i: int) -> tuple:
+            cooling = self.cooldown_until[i] > now  # a dead endpoint refuses at once: never outstanding
+            return (cooling, self.cooldown_until[i] if cooling else 0.0, self.outstanding[i], self.failures[i],
+                    random.random())
+
+        order = sorted(range(len(self.urls)), key=key)
         if avoid is not None and len(order) > 1 and order[0] == avoid:
             return order[1]
         return order[0]
 
+    async def _read(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[httpx.Response, bytes]:
+        async with client.stream("POST", url, json=body) as resp:
+            data = bytearray()
+            async for chunk in resp.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_RESPONSE_BYTES:
+                    raise JudgeResponseError(f"response too large: over {MAX_RESPONSE_BYTES >> 20} MiB")
+            return resp, bytes(data)
+
     async def _post(self, body: dict[str, Any]) -> str:
-        """POST with retries on another endpoint each time; raises the last error."""
+        """POST with retries on another endpoint each time; the answer's text, or raises the last error."""
+        return (await self._complete(body))[0]
+
+    async def _complete(self, body: dict[str, Any]) -> tuple[str, str, str | None]:
+        """``_post`` with the answer's reasoning and ``finish_reason``."""
         client = self._ensure_client()
         last: Exception | None = None
         previous = None
         for attempt in range(self.cfg.retries + 1):
             i = self._pick(previous)
             self.outstanding[i] += 1
+            wait = None
             try:
-                resp = await client.post(self.urls[i], json=body)
-                if resp.status_code in RETRY_STATUS:
-                    raise httpx.HTTPStatusError(f"HTTP {resp.status_code}", request=resp.request, response=resp)
-                resp.raise_for_status()
+                try:  # timeout_s bounds the whole exchange: httpx's read timeout is per chunk (a dripping body)
+                    resp, data = await asyncio.wait_for(self._read(client, self.urls[i], body), self.cfg.timeout_s)
+                except asyncio.TimeoutError:
+                    raise httpx.TimeoutException(f"no complete response within timeout_s={self.cfg.timeout_s}") \
+                        from None
+                if not resp.is_success:
+                    wait = _retry_after(resp)
+                    raise httpx.HTTPStatusError(f"HTTP {resp.status_code} {resp.reason_phrase}: {_snippet(data)}",
+                                                request=resp.request, response=resp)
                 self.failures[i] = 0
-                return resp.json()["choices"][0]["message"]["content"] or ""
-            except (httpx.TransportError, httpx.HTTPStatusError) as e:
+                return _answer(data)
+            except (httpx.TransportError, httpx.TimeoutException, httpx.HTTPStatusError) as e:
                 last = e
-                self.failures[i] += 1
                 status = getattr(getattr(e, "response", None), "status_code", None)
                 if status is not None and status not in RETRY_STATUS:
-                    break
+                    break  # the request's fault, not the endpoint's
+                self.failures[i] += 1
+                self.cooldown_until[i] = time.monotonic() + min(
+                    self.cfg.backoff_s * 2 ** min(self.failures[i], 16), MAX_COOLDOWN_S)
                 previous = i
                 if attempt < self.cfg.retries:
-                    await asyncio.sleep(self.cfg.backoff_s * (2**attempt) * (0.5 + random.random()))
+                    backoff = self.cfg.backoff_s * (2**attempt) * (0.5 + random.random())
+                    if wait is not None:
+                        backoff = max(backoff, min(wait, MAX_RETRY_AFTER_S, self.cfg.timeout_s))
+                    await asyncio.sleep(backoff)
             finally:
                 self.outstanding[i] -= 1
         raise last or RuntimeError("no attempt made")
@@ -191,12 +271,16 @@ class HttpJudge(JudgeBackend):
         start = time.monotonic()
         async with self._sem:
             try:
-                text = await self._post(body)
+                text, reasoning, finish = await self._complete(body)
             except Exception as e:  # noqa: BLE001 - unreachable, timeouts, bad responses
                 log.warning("judge request failed: %s: %s", type(e).__name__, e)
                 return failed_judgement(request.task, "judge_failed", f"{type(e).__name__}: {e}",
                                         time.monotonic() - start)
-        return await parse_timed_async(request.task, text, start)
+        # content null, the verdict left in the reasoning (vLLM reasoning parser, </think> never came)
+        judgement = await parse_timed_async(request.task, text or reasoning, start)
+        if finish == "length":  # cut at max_tokens: why a parse failed
+            judgement.notes.append("finish_reason:length")
+        return judgement
 
     async def judge(self, requests: list[JudgeRequest]) -> list[Judgement]:
         self._ensure_client()

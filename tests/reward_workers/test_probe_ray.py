@@ -1,0 +1,135 @@
+"""The Ray side of the reward broken the way a long GRPO run breaks it: actors killed mid-batch, all dead,
+hung (SIGSTOP), killed repeatedly; judge actors dead, raising or slow; concurrent loops; a large batch.
+Every sample must still get a result, in order, and training must not block."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+import ray
+
+from reward_workers import RenderPool
+from tests.render.programs import GOOD_SVG
+
+
+def svg(i: int) -> str:
+    return GOOD_SVG.replace("</svg>", f'<circle cx="{i % 50}" cy="5" r="2"/></svg>')
+
+
+def wait_alive(pool: RenderPool, timeout: float = 60.0) -> list[int]:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return pool.actor_pids()
+        except ray.exceptions.RayActorError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.fixture
+def pool(ray_cluster):
+    p = RenderPool(name=f"probe_{uuid.uuid4().hex[:6]}", size=2, num_cpus=0)
+    yield p
+    p.shutdown()
+
+
+def test_actor_killed_mid_batch_every_item_answered_in_order(pool):
+    sources = [svg(i) for i in range(12)] + [None, "<svg"]
+
+    async def go():
+        task = asyncio.ensure_future(pool.render_many([("svg", s) for s in sources]))
+        await asyncio.sleep(0.3)
+        ray.kill(pool.actors[0], no_restart=False)  # Ray restarts it; its in-flight requests are retried
+        return await task
+
+    results = asyncio.run(go())
+    assert len(results) == len(sources)
+    assert [r.ok for r in results[:12]] == [True] * 12, [r.message for r in results]
+    assert results[12].error_kind == "no_code" and not results[13].ok
+    wait_alive(pool)
+    assert pool.render_sync("svg", svg(1)).ok
+
+
+def test_all_actors_dead_every_item_gets_a_crash_result(pool):
+    for actor in pool.actors:
+        ray.kill(actor, no_restart=True)
+    start = time.monotonic()
+    results = asyncio.run(pool.render_many([("svg", svg(i)) for i in range(5)]))
+    assert [r.error_kind for r in results] == ["crash"] * 5
+    assert all("render actor failed" in r.message for r in results)
+    assert time.monotonic() - start < 20
+    assert pool.stats.summary()["errors"] == {"crash": 5}
+
+
+def test_actor_killed_repeatedly_is_restarted_each_time(pool):
+    for _ in range(3):
+        before = wait_alive(pool)
+        os.kill(before[0], signal.SIGKILL)
+        after = wait_alive(pool)
+        assert after[0] != before[0] and after[1] == before[1]
+    assert all(r.ok for r in asyncio.run(pool.render_many([("svg", svg(i)) for i in range(4)])))
+
+
+def test_hung_actor_is_replaced_and_its_request_answered(ray_cluster):
+    """A render actor that stops answering (SIGSTOP: a wedged process) must not block the step for ever:
+    the pool notices, kills it (Ray restarts it) and the request is answered."""
+    p = RenderPool(name=f"hung_{uuid.uuid4().hex[:6]}", size=2, num_cpus=0, stall_timeout_s=4.0)
+    try:
+        pids = wait_alive(p)
+        slow = GOOD_SVG  # a normal render, sent to actor 0 which we then freeze
+
+        async def go():
+            p._outstanding = [0, 10**6]  # route to actor 0
+            task = asyncio.ensure_future(p.render("svg", slow))
+            await asyncio.sleep(0.05)
+            os.kill(pids[0], signal.SIGSTOP)
+            return await asyncio.wait_for(task, 45)
+
+        start = time.monotonic()
+        res = asyncio.run(go())
+        assert time.monotonic() - start < 45
+        assert res.ok or res.error_kind == "crash", res.message  # retried on the new actor, or a typed crash
+        assert p.stalls >= 1
+        after = wait_alive(p)
+        assert after[0] != pids[0] and after[1] == pids[1]
+        assert ray.get(p.actors[0].render.remote("svg", GOOD_SVG)).ok  # the replacement renders
+    finally:
+        try:
+            os.kill(pids[0], signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        p.shutdown()
+
+
+def test_concurrent_render_many_from_several_threads(pool):
+    out: dict[int, list] = {}
+
+    def run(k: int) -> None:
+        out[k] = asyncio.run(pool.render_many([("svg", svg(10 * k + i)) for i in range(4)] + [("svg", None)]))
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(out) == [0, 1, 2]
+    for k in range(3):
+        assert [r.ok for r in out[k]] == [True] * 4 + [False] and out[k][-1].error_kind == "no_code"
+    assert pool._outstanding == [0, 0]
+    assert pool.stats.summary()["count"] == 15
+
+
+def test_large_batch_keeps_order_and_count(pool):
+    n = 1500
+    items = [("svg", None if i % 2 else "") for i in range(n)]  # cheap: no_code without a worker
+    results = asyncio.run(pool.render_many(items))
+    assert len(results) == n and all(r.error_kind == "no_code" for r in results)
+    assert pool._outstanding == [0, 0]
+    assert sum(s.count for s in pool.per_actor_stats()) == n

@@ -133,3 +133,63 @@ def test_large_batch_keeps_order_and_count(pool):
     assert len(results) == n and all(r.error_kind == "no_code" for r in results)
     assert pool._outstanding == [0, 0]
     assert sum(s.count for s in pool.per_actor_stats()) == n
+
+
+@pytest.fixture
+def judge_factory(ray_cluster, tiny_vlm_path):
+    from reward_workers import RayActorJudge
+    from verm_rl.judge import SamplingParams
+
+    made = []
+
+    def make(**kw):
+        kw = {"max_batch_size": 8, "max_wait_ms": 50, **kw}
+        judge = RayActorJudge(tiny_vlm_path, name=f"pj_{uuid.uuid4().hex[:6]}", num_gpus=0, num_cpus=0,
+                              placement="none", engine="transformers", sampling=SamplingParams(max_tokens=8), **kw)
+        made.append(judge)
+        return judge
+
+    yield make
+    for judge in made:
+        judge.shutdown()
+
+
+def judge_requests(n: int):
+    from tests.judge.test_http import CAND, REF
+    from verm_rl.judge import JudgeRequest
+
+    return [JudgeRequest(("chart", "table", "svg")[i % 3], REF, CAND) for i in range(n)]
+
+
+def test_judge_actor_killed_mid_request_is_retried_after_restart(judge_factory):
+    judge = judge_factory(num_actors=1, timeout_s=120)
+    pid = judge.infos()[0]["pid"]
+    reqs = judge_requests(3)
+
+    async def go():
+        task = asyncio.ensure_future(judge.judge(reqs))
+        await asyncio.sleep(0.2)
+        ray.kill(judge.actors[0], no_restart=False)
+        return await task
+
+    out = asyncio.run(go())
+    assert [j.task for j in out] == [r.task for r in reqs]
+    # before the fix: all three judge_failed (the one retry hit the still-restarting actor at once)
+    assert all(j.status in ("ok", "parse_failed") for j in out), [j.raw for j in out]
+    assert judge.failures == 0
+    assert judge.infos()[0]["pid"] != pid  # restarted, and answers again
+    assert all(j.status != "judge_failed" for j in asyncio.run(judge.judge(judge_requests(2))))
+
+
+def test_judge_slower_than_timeout_is_judge_failed_and_counted(judge_factory, caplog):
+    judge = judge_factory(num_actors=1, timeout_s=0.01, max_wait_ms=1000)
+    judge.infos()  # loaded
+    start = time.monotonic()
+    out = asyncio.run(judge.judge(judge_requests(3)))
+    assert [j.status for j in out] == ["judge_failed"] * 3
+    assert all("TimeoutError" in j.raw for j in out)
+    assert judge.failures == 3
+    assert time.monotonic() - start < 10
+    time.sleep(2.0)
+    # the abandoned requests were cancelled on the actor, not generated (before the fix: every one was)
+    assert judge.infos()[0]["batches"] == 0

@@ -170,6 +170,12 @@ def test_judge_actor_killed_mid_request_is_retried_after_restart(judge_factory):
     assert judge.failures == 0
     assert judge.infos()[0]["pid"] != pid  # restarted, and answers again
     assert all(j.status != "judge_failed" for j in asyncio.run(judge.judge(judge_requests(2))))
+    # a request the actor's judge cannot handle fails alone, typed; its neighbours are judged
+    from dataclasses import replace
+
+    bad, good = replace(judge_requests(1)[0], task="latex"), judge_requests(1)[0]
+    out = asyncio.run(judge.judge([bad, good]))
+    assert out[0].status == "judge_failed" and out[1].status in ("ok", "parse_failed"), [j.raw for j in out]
 
 
 def test_judge_slower_than_timeout_is_judge_failed_and_counted(judge_factory, caplog):

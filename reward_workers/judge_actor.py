@@ -125,7 +125,7 @@ class RayActorJudge(JudgeBackend):
                         if self.pg is not None else "DEFAULT")
             self.actors.append(cls.options(
                 name=f"{name}:{i}", get_if_exists=True, namespace=namespace, num_gpus=num_gpus, num_cpus=num_cpus,
-                max_restarts=-1, max_concurrency=1024, scheduling_strategy=strategy,
+                max_restarts=-1, max_task_retries=1, max_concurrency=1024, scheduling_strategy=strategy,
             ).remote(model_path, engine, kind, **judge_kwargs))
         self.outstanding = [0] * num_actors
         self.failures = 0
@@ -140,11 +140,14 @@ class RayActorJudge(JudgeBackend):
         for _ in range(2):
             i = self._pick(previous)
             self.outstanding[i] += 1
+            ref = None
             try:
                 ref = self.actors[i].judge.remote([request])
                 return (await asyncio.wait_for(ref, self.timeout_s))[0]
             except Exception as e:  # noqa: BLE001 - dead actor, timeout, Ray errors
                 last, previous = e, i
+                if isinstance(e, asyncio.TimeoutError) and ref is not None:
+                    ray.cancel(ref)  # nobody waits for it: the actor must not keep working on it
                 log.warning("judge actor %d failed: %s", i, type(e).__name__)
             finally:
                 self.outstanding[i] -= 1

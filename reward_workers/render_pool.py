@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import random
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,12 +50,19 @@ class RenderActor:
         self.stats = TimingStats()
         self._executor = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="render")
         self._pending = 0
+        self._running: dict[int, float] = {}  # render id -> when its thread started it (monotonic)
+        self._next_id = 0
 
     def _render_blocking(self, task: str, source: str | None, options: dict[str, Any] | None) -> RenderResult:
+        self._next_id += 1
+        rid = self._next_id
+        self._running[rid] = time.monotonic()
         try:
             return self.renderer.render(task, source, **(options or {}))
         except Exception as e:  # a bad option or a worker that will not start: still a result
             return RenderResult.failure("crash", f"{type(e).__name__}: {e}")
+        finally:
+            self._running.pop(rid, None)
 
     async def render(self, task: str, source: str | None, options: dict[str, Any] | None = None) -> RenderResult:
         self._pending += 1
@@ -69,6 +77,11 @@ class RenderActor:
     async def load(self) -> int:
         """Renders queued or running here."""
         return self._pending
+
+    async def busy_s(self) -> float:
+        """Seconds the longest render running now has run (0 when idle): the pool's stall check."""
+        now = time.monotonic()
+        return max((now - t for t in list(self._running.values())), default=0.0)
 
     async def get_stats(self) -> TimingStats:
         return self.stats
@@ -127,17 +140,25 @@ class RenderPool:
     ``await pool.render(task, source)`` and ``await pool.render_many(items)`` never raise for bad
     programs or dead actors: an actor that dies is restarted by Ray and its in-flight request
     retried once; if that fails too the caller gets a ``crash`` result.
+
+    ``stall_timeout_s``: a request unanswered this long makes the handle ask its actor how long its
+    current render has run; an actor that does not answer within ``stall_timeout_s`` either (a wedged
+    process) or whose render has run longer (the renderer's own timeout failed) is killed, so Ray
+    restarts it and retries the request once, instead of the step waiting for ever. It must exceed a
+    render's timeout plus a worker restart; queueing behind other renders does not count.
     """
 
     def __init__(self, name: str = "verm_render_pool", size: int | str = 2, num_cpus: float = 1.0,
                  render_options: dict[str, Any] | None = None, namespace: str | None = None,
                  detached: bool = False, routing: str = "p2c", spread: bool = True, concurrency: int = 1,
-                 headroom: float = 0.1, probe_timeout_s: float = 2.0):
+                 headroom: float = 0.1, probe_timeout_s: float = 2.0, stall_timeout_s: float = 300.0):
         if routing not in ROUTINGS:
             raise ValueError(f"unknown render pool routing {routing!r}: one of {ROUTINGS}")
         if not ray.is_initialized():
             ray.init(ignore_reinit_error=True, include_dashboard=False)
         self.name, self.routing, self.probe_timeout_s = name, routing, probe_timeout_s
+        self.stall_timeout_s = float(stall_timeout_s)
+        self.stalls = 0  # actors this handle killed because they stalled
         lifetime = {"lifetime": "detached"} if detached else {}
         registry_name = f"{name}:registry"
         try:
@@ -184,7 +205,7 @@ class RenderPool:
         i = await self._pick()
         self._outstanding[i] += 1
         try:
-            result = await self.actors[i].render.remote(task, source, options or None)
+            result = await self._answer(i, self.actors[i].render.remote(task, source, options or None))
         except Exception as e:  # actor died twice, or Ray itself failed
             log.warning("render actor %s failed: %s", i, e)
             result = RenderResult.failure("crash", f"render actor failed: {type(e).__name__}: {e}")
@@ -192,6 +213,33 @@ class RenderPool:
             self._outstanding[i] -= 1
         self.stats.add(result.ok, result.seconds, result.error_kind)
         return result
+
+    async def _answer(self, i: int, ref: Any) -> RenderResult:
+        """The actor's answer to ``ref``; a stalled actor is killed (Ray restarts it and retries the request)."""
+        fut = asyncio.ensure_future(ref)
+        try:
+            while True:
+                done, _ = await asyncio.wait({fut}, timeout=self.stall_timeout_s)
+                if done:
+                    return fut.result()
+                if await self._stalled(i):
+                    self.stalls += 1
+                    log.warning("render actor %s of pool %s stalled (no answer or a render over %g s): killing it "
+                                "so Ray restarts it (%d stalls on this handle)", i, self.name, self.stall_timeout_s,
+                                self.stalls)
+                    ray.kill(self.actors[i], no_restart=False)
+        finally:
+            if not fut.done():
+                fut.cancel()
+
+    async def _stalled(self, i: int) -> bool:
+        try:
+            busy = await asyncio.wait_for(self.actors[i].busy_s.remote(), self.stall_timeout_s)
+        except asyncio.TimeoutError:
+            return True  # the actor does not answer at all: a wedged process
+        except Exception:  # noqa: BLE001 - dead or restarting: Ray answers the request itself
+            return False
+        return busy > self.stall_timeout_s
 
     async def render_many(self, items: Iterable[tuple[str, str | None]], **options: Any) -> list[RenderResult]:
         return list(await asyncio.gather(*(self.render(t, s, **options) for t, s in items)))

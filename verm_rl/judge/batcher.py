@@ -63,6 +63,9 @@ class DynamicBatcher(Generic[T, R]):
                     batch.append(await asyncio.wait_for(queue.get(), left))
                 except asyncio.TimeoutError:
                     break
+            batch = [(item, fut) for item, fut in batch if not fut.done()]  # drop what its caller cancelled
+            if not batch:
+                continue
             self.batch_sizes.append(len(batch))
             items = [item for item, _ in batch]
             try:

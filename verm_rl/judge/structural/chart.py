@@ -121,6 +121,10 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
             sev = max(rules.text_severity("legend", " / ".join(la["labels"]), " / ".join(lb["labels"])),
                       rules.TEXT_SEVERITY["legend"])
             errs.append(_err("text", sev, f"{loc}, legend", f"legend entries {la['labels']} vs {lb['labels']}"))
+        sev = rules.text_severity("legend", la.get("title", ""), lb.get("title", ""))
+        if sev:
+            errs.append(_err("text", sev, f"{loc}, legend", f"legend title '{la.get('title', '')}' vs "
+                                                            f"'{lb.get('title', '')}'"))
         if la.get("loc") != lb.get("loc"):
             errs.append(_err("style", rules.STYLE_DETAIL, f"{loc}, legend", "legend position differs"))
     texts_a = [t for t in a.get("texts", []) if not (data_changed and rules.is_numeric(t))]
@@ -155,7 +159,8 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
             if sev:
                 errs.append(_err("style", sev, loc, f"colour {colors_a[ia]} vs {colors_b[ib]} (dE {de:.0f})"))
         for j, (sa, sb) in enumerate(_pair_series("lines", a["lines"], b["lines"])):
-            if (sa["linestyle"], sa["marker"]) != (sb["linestyle"], sb["marker"]):
+            look = ("linestyle", "marker", "drawstyle")  # drawstyle: steps-pre/mid/post move every step
+            if tuple(sa.get(k) for k in look) != tuple(sb.get(k) for k in look):
                 errs.append(_err("style", rules.STYLE_DETAIL, f"{loc}, line {j + 1}", "line style or marker differs"))
     shapes_a, shapes_b = a.get("shapes", []), b.get("shapes", [])
     if len(shapes_a) != len(shapes_b):
@@ -195,6 +200,9 @@ def compare_chart_traces(ref: dict[str, Any], cand: dict[str, Any]) -> list[Judg
         errs.append(_err("text", rules.TEXT_SEVERITY["annotation"], "figure", "figure texts differ"))
     if ref.get("colorbars", 0) != cand.get("colorbars", 0):
         errs.append(_err("structure", rules.STRUCTURE_SEVERITY["colorbar"], "figure", "colorbar count differs"))
+    elif ref.get("colorbar_labels", []) != cand.get("colorbar_labels", []):
+        errs.append(_err("text", rules.TEXT_SEVERITY["ylabel"], "colorbar",
+                         f"colorbar label {ref.get('colorbar_labels')} vs {cand.get('colorbar_labels')}"))
     return errs
 
 

@@ -151,14 +151,16 @@ def _scatter_series(ax: Any) -> list[dict[str, Any]]:
         sizes = coll.get_sizes()
         key = (marker, round(float(sizes[0]), 3) if len(sizes) else 0.0)
         points = [(round(float(x), 6), round(float(y), 6), c) for (x, y), c in zip(offsets, colors)]
-        items.append({"label": _public(coll.get_label()), "colors": colors, "key": key,
+        cmap = coll.get_cmap().name if coll.get_array() is not None and coll.get_cmap() is not None else None
+        items.append({"label": _public(coll.get_label()), "colors": colors, "key": key, "cmap": cmap,
                       "_slots": [(p[0], p[1], len(items)) for p in points], "_points": points})
     series = []
     for g in _merge(items):
         pts = sorted(g["_points"], key=lambda p: (p[0], p[1]))[:MAX_POINTS]
         colors = [p[2] for p in pts]
         series.append({"label": g["label"], "x": _floats([p[0] for p in pts]), "y": _floats([p[1] for p in pts]),
-                       "color": colors[0] if colors else None, "colors": colors, "n": len(pts)})
+                       "color": colors[0] if colors else None, "colors": colors, "n": len(pts),
+                       "cmap": g.get("cmap")})
     return series
 
 

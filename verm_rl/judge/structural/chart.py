@@ -138,7 +138,15 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
             for sa, sb in _pair_series(k, a[k], b[k]):
                 ia, ib = sa.get("colors") or [], sb.get("colors") or []
                 multi = len(set(ia)) > 1 or len(set(ib)) > 1
-                if k in ("bars", "scatters") and multi and len(ia) == len(ib):
+                if sa.get("cmap") and sb.get("cmap"):
+                    # colours mapped from data: one colormap (one cause), and the data is compared already
+                    changed = [rules.color_severity(x, y) for x, y in zip(ia, ib) if x != y and x and y]
+                    if sa["cmap"] != sb["cmap"] or max(changed, default=0) and not rules.data_severity(
+                            _series_values(k, sa), _series_values(k, sb)):
+                        errs.append(_err("style", max(changed, default=0) or rules.STYLE_DETAIL, loc,
+                                         f"colormap {sa['cmap']} vs {sb['cmap']}" if sa["cmap"] != sb["cmap"]
+                                         else "mapped colours differ (norm or limits)"))
+                elif k in ("bars", "scatters") and multi and len(ia) == len(ib):
                     # items coloured one by one: compared item by item (position order), each change once
                     item_pairs.update({(x, y): None for x, y in zip(ia, ib) if x != y})
                 else:

@@ -204,7 +204,10 @@ def compare_chart_traces(ref: dict[str, Any], cand: dict[str, Any]) -> list[Judg
     sev = rules.text_severity("suptitle", ref.get("suptitle", ""), cand.get("suptitle", ""))
     if sev:
         errs.append(_err("text", sev, "figure title", f"'{ref.get('suptitle', '')}' vs '{cand.get('suptitle', '')}'"))
-    if sorted(ref.get("texts", [])) != sorted(cand.get("texts", [])):
+    # the suptitle is one of the figure's texts: compared above, not again
+    texts_a = [t for t in ref.get("texts", []) if not (ref.get("suptitle") and t == ref["suptitle"])]
+    texts_b = [t for t in cand.get("texts", []) if not (cand.get("suptitle") and t == cand["suptitle"])]
+    if sorted(texts_a) != sorted(texts_b):
         errs.append(_err("text", rules.TEXT_SEVERITY["annotation"], "figure", "figure texts differ"))
     if ref.get("colorbars", 0) != cand.get("colorbars", 0):
         errs.append(_err("structure", rules.STRUCTURE_SEVERITY["colorbar"], "figure", "colorbar count differs"))

@@ -189,7 +189,9 @@ def _tspan_fills(match: re.Match) -> str:
     fills = []
     for attrs in _TSPAN_OPEN.findall(match.group(3)):
         found = _FILL.search(" " + attrs)
-        fills.append((found.group(1) or found.group(2) or "").strip() if found else "")
+        # a piece styled by class or id (a <style> rule this pass does not resolve) is unknown: "?"
+        unknown = re.search(r"\b(?:class|id)\s*=", attrs) is not None
+        fills.append((found.group(1) or found.group(2) or "").strip() if found else "?" if unknown else "")
     if not any(fills):
         return match.group(0)
     return f'{match.group(1)} {PIECES}="{"|".join(fills)}"{match.group(2)}{match.group(3)}'
@@ -223,7 +225,8 @@ def parse_svg(source: str) -> SvgTree:
             x, y = m.point_in_matrix_space((el.x, el.y)) if m is not None else (el.x, el.y)
             size = float(el.font_size or 16) * (math.sqrt(abs(m.determinant)) if m is not None else 1.0)
             fill = _seen(el.fill, el.values.get("fill"), opacity, paints)
-            pieces = tuple((_color(p) if p else fill) or "" for p in str(el.values.get(PIECES) or "").split("|"))
+            pieces = tuple(p if p == "?" else (_color(p) if p else fill) or ""
+                           for p in str(el.values.get(PIECES) or "").split("|"))
             tree.elements.append(SvgElement("text", [float(x) * scale, float(y) * scale, size * scale], fill,
                                             _seen(el.stroke, el.values.get("stroke"), opacity, paints), None,
                                             " ".join(el.text.split()), kind="text",
@@ -396,7 +399,7 @@ def compare_svgs(ref: SvgTree, cand: SvgTree) -> list[JudgedError]:
             n = max(len(a.pieces), len(b.pieces))
             fill_a, fill_b = a.pieces or (a.fill or "",) * n, b.pieces or (b.fill or "",) * n
             sev = max((rules.color_severity(x, y) if x and y else rules.STYLE_SEVERITY["presence"] * (x != y)
-                       for x, y in zip(fill_a, fill_b)), default=0)
+                       for x, y in zip(fill_a, fill_b) if "?" not in (x, y)), default=0)
             if sev or len(fill_a) != len(fill_b):
                 errs.append(_err("style", sev or rules.STYLE_DETAIL, loc, f"text piece colours {fill_a} vs {fill_b}"))
         sev = rules.text_severity("text", a.text, b.text)

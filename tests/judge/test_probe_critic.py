@@ -344,6 +344,27 @@ add("stackplot", "chart", C2,
     [C2.replace("'#aa0000'", "(0xaa/255, 0, 0)")],
     [("layer", C2.replace("[2, 2, 2]", "[2, 4, 2]"), "data"),
      ("hline", C2.replace("axhline(2.5", "axhline(3.5"), "data")])
+# third batch: a figure-level legend (was untraced), span, rotated ticks, per-bar labels, spines
+C3 = H + """fig, ax = plt.subplots()
+ax.plot([1, 2, 3], [1, 2, 3], label='alpha')
+ax.plot([1, 2, 3], [2, 2, 2], label='beta')
+fig.legend(loc='lower center', ncol=2)
+ax.axvspan(1.5, 2.0, color='yellow', alpha=0.3)
+ax.set_xticks([1, 2, 3])
+ax.set_xticklabels(['one', 'two', 'three'], rotation=45)
+"""
+add("fig_legend", "chart", C3, [C3.replace("color='yellow'", "color='#ffff00'")],
+    [("fig legend text", C3.replace("'beta'", "'gamma'"), "text"),
+     ("fig legend loc", C3.replace("'lower center'", "'upper right'"), "style")])
+C4 = H + """fig, ax = plt.subplots()
+ax.bar(['a', 'b', 'c'], [3, 1, 2], color=['red', 'green', 'blue'])
+for i, v in enumerate([3, 1, 2]):
+    ax.text(i, v + 0.1, str(v), ha='center')
+ax.spines['top'].set_visible(False)
+"""
+add("bar_labels", "chart", C4, [C4.replace("['red', 'green', 'blue']", "['#ff0000', '#008000', '#0000ff']")],
+    [("label", C4.replace("str(v)", "str(v * 10)"), "text"),
+     ("one bar colour", C4.replace("'green', 'blue'", "'green', 'orange'"), "style")])
 
 CASES_SAME = [(n, t, r, i, s) for n, t, r, same, _ in PROBES for i, s in enumerate(same)]
 CASES_CHANGED = [(n, t, r, cn, c, want) for n, t, r, _, changed in PROBES for cn, c, want in changed]
@@ -417,6 +438,20 @@ def test_suptitle_change_is_one_error(renderer):
 def test_class_styled_tspan_colour_change(renderer):
     ref = next(p for p in PROBES if p[0] == "svg_class")[2]
     identical, errors = _compare(renderer, "svg", ref, ref.replace(".hl{fill:red}", ".hl{fill:blue}"))
+    assert not identical and errors
+
+
+UNSEEN = [("axvspan width", "fig_legend", ("1.5, 2.0", "1.5, 2.5")),
+          ("tick label rotation", "fig_legend", ("rotation=45", "rotation=0")),
+          ("spine shown", "bar_labels", ("ax.spines['top'].set_visible(False)\n", ""))]
+
+
+@pytest.mark.xfail(strict=True, reason="not traced yet: other patches are only counted (an axvspan's extent is not "
+                                       "compared), tick label rotation and spine visibility are not in the trace")
+@pytest.mark.parametrize("change,probe,edit", UNSEEN, ids=[u[0] for u in UNSEEN])
+def test_visible_changes_not_seen_yet(renderer, change, probe, edit):
+    ref = next(p for p in PROBES if p[0] == probe)[2]
+    identical, errors = _compare(renderer, "chart", ref, ref.replace(*edit))
     assert not identical and errors
 
 

@@ -49,7 +49,10 @@ def _text(t: Any) -> str:
 
 
 def _legend(ax: Any) -> dict[str, Any] | None:
-    leg = ax.get_legend()
+    return _legend_of(ax.get_legend())
+
+
+def _legend_of(leg: Any) -> dict[str, Any] | None:
     if leg is None or not leg.get_visible():
         return None
     return {"labels": [t.get_text() for t in leg.get_texts()], "loc": int(getattr(leg, "_loc", 0) or 0),
@@ -270,4 +273,5 @@ def trace_figure(fig: Any) -> dict[str, Any]:
         "suptitle": fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else "",
         "axes": axes, "colorbars": colorbars, "colorbar_labels": sorted(filter(None, colorbar_labels)),
         "texts": [t.get_text() for t in fig.texts if t.get_visible() and t.get_text()],
+        "legends": [x for x in map(_legend_of, getattr(fig, "legends", [])) if x is not None],  # fig.legend()
     }

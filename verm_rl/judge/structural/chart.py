@@ -209,6 +209,17 @@ def compare_chart_traces(ref: dict[str, Any], cand: dict[str, Any]) -> list[Judg
     texts_b = [t for t in cand.get("texts", []) if not (cand.get("suptitle") and t == cand["suptitle"])]
     if sorted(texts_a) != sorted(texts_b):
         errs.append(_err("text", rules.TEXT_SEVERITY["annotation"], "figure", "figure texts differ"))
+    legs_a, legs_b = ref.get("legends", []), cand.get("legends", [])
+    if len(legs_a) != len(legs_b):
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["legend"], "figure legend",
+                         f"{len(legs_a)} figure legends vs {len(legs_b)}"))
+    for la, lb in zip(legs_a, legs_b):
+        sev = rules.text_severity("legend", " / ".join(la["labels"] + [la.get("title", "")]),
+                                  " / ".join(lb["labels"] + [lb.get("title", "")]))
+        if sev:
+            errs.append(_err("text", sev, "figure legend", f"figure legend {la['labels']} vs {lb['labels']}"))
+        if la.get("loc") != lb.get("loc"):
+            errs.append(_err("style", rules.STYLE_DETAIL, "figure legend", "figure legend position differs"))
     if ref.get("colorbars", 0) != cand.get("colorbars", 0):
         errs.append(_err("structure", rules.STRUCTURE_SEVERITY["colorbar"], "figure", "colorbar count differs"))
     elif ref.get("colorbar_labels", []) != cand.get("colorbar_labels", []):

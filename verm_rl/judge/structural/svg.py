@@ -8,7 +8,8 @@ simple selectors, inherited presentation attributes, ``<use>`` expanded, units c
 representation: its outline as points in canvas percent (0–100 on the larger side), so a ``<rect>``
 and the equivalent ``<path>``/``<polygon>`` are the same element, and a ``<circle>`` is an
 ``<ellipse>`` with equal radii. Colours are the ones seen: fill/stroke opacity and ``opacity`` laid
-over white. Comparison: structure (which elements, which kind of outline), shape (how far the
+over white; a gradient as the mean of its stops; a text's ``<tspan>`` pieces keep their own fills.
+Comparison: structure (which elements, which kind of outline), shape (how far the
 outline moved), style (colours by CIEDE2000, stroke width), text and symbols.
 """
 

@@ -502,6 +502,15 @@ def test_hostile_candidates_end_as_typed_statuses(renderer):
     assert judgements[-1].status == "judge_failed"  # the program that cannot be traced
 
 
+def test_many_text_tags_in_comments_parse_linearly():
+    """Thousands of '<text' in comments: the tspan-piece pass scanned to the end from each (28 s for
+    this SVG, quadratic), and a '<tspan' in a comment ate the comment's end (ParseError on a valid SVG).
+    Equal drawings, so no error."""
+    commented = HOSTILE_REFS["svg"].replace("</svg>", "<!--<text>-->" * 20000 + "<!--" + "<tspan" * 20000 + "-->"
+                                            + "</svg>")
+    assert compare_sources("svg", HOSTILE_REFS["svg"], commented) == []
+
+
 def test_end_to_end_judge_on_probe_changes(renderer):
     """Through StructuralJudge (pixels first, then structure): rewrites note pixel identity, changes get errors."""
     picked = [p for p in PROBES if p[0] in ("legend_outside", "step", "svg_mix", "html_spans")]

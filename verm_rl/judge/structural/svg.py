@@ -36,9 +36,12 @@ SAMPLES = 64
 MAX_ASSIGNMENT = 40_000  # elements² above which differing blocks are paired in order
 _NUM = re.compile(r"-?\d*\.?\d+(?:e-?\d+)?", re.IGNORECASE)
 _URL = re.compile(r"url\(\s*['\"]?#([^'\")\s]+)")
-_TSPAN = re.compile(r"</?(?:\w+:)?tspan\b[^>]*>", re.IGNORECASE)
-_TSPAN_OPEN = re.compile(r"<(?:\w+:)?tspan\b([^>]*)>", re.IGNORECASE)
-_TEXT_BLOCK = re.compile(r"(<(?:\w+:)?text\b)([^>]*>)(.*?</(?:\w+:)?text\s*>)", re.IGNORECASE | re.DOTALL)
+# tags end at the first '<' or '>' (XML attribute values hold no '<'): each scan stops at the next tag,
+# so the passes stay linear on hostile input (thousands of '<text' in comments)
+_TSPAN = re.compile(r"</?(?:\w+:)?tspan\b[^<>]*>", re.IGNORECASE)
+_TSPAN_OPEN = re.compile(r"<(?:\w+:)?tspan\b([^<>]*)>", re.IGNORECASE)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_TEXT_TAG = re.compile(r"<(/?)((?:\w+:)?text\b)([^<>]*)>", re.IGNORECASE)
 _FILL = re.compile(r"""(?:\bfill\s*=\s*["']([^"']*)["']|[;"'\s]fill\s*:\s*([^;"']+))""", re.IGNORECASE)
 PIECES = "data-verm-tspan-fills"  # the attribute that carries the tspans' own fills past flattening
 
@@ -185,23 +188,33 @@ def _outline(path) -> tuple[str, list[float]]:
     return kind, points
 
 
-def _tspan_fills(match: re.Match) -> str:
-    """The ``<text>`` open tag with its tspans' own fills ('' = inherited) in ``PIECES``."""
+def _tspan_fills(inner: str) -> list[str]:
+    """The fills ('' = inherited, '?' = set by a class or id rule) of the ``<tspan>`` pieces in ``inner``."""
     fills = []
-    for attrs in _TSPAN_OPEN.findall(match.group(3)):
+    for attrs in _TSPAN_OPEN.findall(inner):
         found = _FILL.search(" " + attrs)
         # a piece styled by class or id (a <style> rule this pass does not resolve) is unknown: "?"
         unknown = re.search(r"\b(?:class|id)\s*=", attrs) is not None
         fills.append((found.group(1) or found.group(2) or "").strip() if found else "?" if unknown else "")
-    if not any(fills):
-        return match.group(0)
-    return f'{match.group(1)} {PIECES}="{"|".join(fills)}"{match.group(2)}{match.group(3)}'
+    return fills
 
 
 def _flatten_tspans(source: str) -> str:
     """Text split into ``<tspan>`` pieces reads as one string (positions of the pieces are dropped);
     the pieces' own fills are kept on the text (``PIECES``), a coloured word being visible."""
-    return _TSPAN.sub("", _TEXT_BLOCK.sub(_tspan_fills, source))
+    source = _COMMENT.sub("", source)  # a '<tspan' in a comment is no piece (and its '-->' no tag end)
+    out, last, open_tag = [], 0, None
+    for m in _TEXT_TAG.finditer(source):
+        if not m.group(1):
+            open_tag = None if m.group(3).rstrip().endswith("/") else m  # <text/> holds no pieces
+        elif open_tag is not None:  # a text's close: its open tag gets the pieces' fills
+            fills = _tspan_fills(source[open_tag.end():m.start()])
+            if any(fills):
+                out += [source[last:open_tag.start()], f'<{open_tag.group(2)} {PIECES}="{"|".join(fills)}"',
+                        open_tag.group(3), ">"]
+                last = open_tag.end()
+            open_tag = None
+    return _TSPAN.sub("", "".join(out) + source[last:])
 
 
 def parse_svg(source: str) -> SvgTree:

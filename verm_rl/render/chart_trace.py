@@ -49,10 +49,14 @@ def _text(t: Any) -> str:
 
 
 def _legend(ax: Any) -> dict[str, Any] | None:
-    leg = ax.get_legend()
+    return _legend_of(ax.get_legend())
+
+
+def _legend_of(leg: Any) -> dict[str, Any] | None:
     if leg is None or not leg.get_visible():
         return None
     return {"labels": [t.get_text() for t in leg.get_texts()], "loc": int(getattr(leg, "_loc", 0) or 0),
+            "title": _text(leg.get_title()),
             "fontsize": round(float(leg.get_texts()[0].get_fontsize()), 1) if leg.get_texts() else None}
 
 
@@ -150,14 +154,16 @@ def _scatter_series(ax: Any) -> list[dict[str, Any]]:
         sizes = coll.get_sizes()
         key = (marker, round(float(sizes[0]), 3) if len(sizes) else 0.0)
         points = [(round(float(x), 6), round(float(y), 6), c) for (x, y), c in zip(offsets, colors)]
-        items.append({"label": _public(coll.get_label()), "colors": colors, "key": key,
+        cmap = coll.get_cmap().name if coll.get_array() is not None and coll.get_cmap() is not None else None
+        items.append({"label": _public(coll.get_label()), "colors": colors, "key": key, "cmap": cmap,
                       "_slots": [(p[0], p[1], len(items)) for p in points], "_points": points})
     series = []
     for g in _merge(items):
         pts = sorted(g["_points"], key=lambda p: (p[0], p[1]))[:MAX_POINTS]
         colors = [p[2] for p in pts]
         series.append({"label": g["label"], "x": _floats([p[0] for p in pts]), "y": _floats([p[1] for p in pts]),
-                       "color": colors[0] if colors else None, "colors": colors, "n": len(pts)})
+                       "color": colors[0] if colors else None, "colors": colors, "n": len(pts),
+                       "cmap": g.get("cmap")})
     return series
 
 
@@ -191,7 +197,7 @@ def _axes(ax: Any) -> dict[str, Any]:
         lines.append({
             "label": _public(ln.get_label()),
             "x": _floats(ln.get_xdata()), "y": _floats(ln.get_ydata()), "color": _seen(ln.get_color(), ln.get_alpha()),
-            "linestyle": str(ln.get_linestyle()), "marker": str(ln.get_marker()),
+            "linestyle": str(ln.get_linestyle()), "marker": str(ln.get_marker()), "drawstyle": str(ln.get_drawstyle()),
             "linewidth": round(float(ln.get_linewidth()), 2),
         })
     scatters, fills, meshes = _scatter_series(ax), [], []
@@ -249,12 +255,13 @@ def _axes(ax: Any) -> dict[str, Any]:
 
 def trace_figure(fig: Any) -> dict[str, Any]:
     """The JSON description of ``fig`` (axes in reading order; colorbar axes counted separately)."""
-    axes, colorbars = [], 0
+    axes, colorbars, colorbar_labels = [], 0, []
     for ax in fig.get_axes():
         if not ax.get_visible():
             continue
         if getattr(ax, "_colorbar", None) is not None or ax.get_label() == "<colorbar>":
             colorbars += 1
+            colorbar_labels.append(ax.get_ylabel() or ax.get_xlabel())  # vertical or horizontal bar
             continue
         axes.append(_axes(ax))
     # reading order: grid cell when the axes sit in a grid, else top-to-bottom, left-to-right position
@@ -264,6 +271,7 @@ def trace_figure(fig: Any) -> dict[str, Any]:
     return {
         "size_inches": [round(float(w), 3), round(float(h), 3)],
         "suptitle": fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else "",
-        "axes": axes, "colorbars": colorbars,
+        "axes": axes, "colorbars": colorbars, "colorbar_labels": sorted(filter(None, colorbar_labels)),
         "texts": [t.get_text() for t in fig.texts if t.get_visible() and t.get_text()],
+        "legends": [x for x in map(_legend_of, getattr(fig, "legends", [])) if x is not None],  # fig.legend()
     }

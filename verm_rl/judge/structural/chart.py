@@ -121,6 +121,10 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
             sev = max(rules.text_severity("legend", " / ".join(la["labels"]), " / ".join(lb["labels"])),
                       rules.TEXT_SEVERITY["legend"])
             errs.append(_err("text", sev, f"{loc}, legend", f"legend entries {la['labels']} vs {lb['labels']}"))
+        sev = rules.text_severity("legend", la.get("title", ""), lb.get("title", ""))
+        if sev:
+            errs.append(_err("text", sev, f"{loc}, legend", f"legend title '{la.get('title', '')}' vs "
+                                                            f"'{lb.get('title', '')}'"))
         if la.get("loc") != lb.get("loc"):
             errs.append(_err("style", rules.STYLE_DETAIL, f"{loc}, legend", "legend position differs"))
     texts_a = [t for t in a.get("texts", []) if not (data_changed and rules.is_numeric(t))]
@@ -134,7 +138,15 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
             for sa, sb in _pair_series(k, a[k], b[k]):
                 ia, ib = sa.get("colors") or [], sb.get("colors") or []
                 multi = len(set(ia)) > 1 or len(set(ib)) > 1
-                if k in ("bars", "scatters") and multi and len(ia) == len(ib):
+                if sa.get("cmap") and sb.get("cmap"):
+                    # colours mapped from data: one colormap (one cause), and the data is compared already
+                    changed = [rules.color_severity(x, y) for x, y in zip(ia, ib) if x != y and x and y]
+                    if sa["cmap"] != sb["cmap"] or max(changed, default=0) and not rules.data_severity(
+                            _series_values(k, sa), _series_values(k, sb)):
+                        errs.append(_err("style", max(changed, default=0) or rules.STYLE_DETAIL, loc,
+                                         f"colormap {sa['cmap']} vs {sb['cmap']}" if sa["cmap"] != sb["cmap"]
+                                         else "mapped colours differ (norm or limits)"))
+                elif k in ("bars", "scatters") and multi and len(ia) == len(ib):
                     # items coloured one by one: compared item by item (position order), each change once
                     item_pairs.update({(x, y): None for x, y in zip(ia, ib) if x != y})
                 else:
@@ -155,7 +167,8 @@ def _compare_axes(i: int, a: dict[str, Any], b: dict[str, Any], layout_changed: 
             if sev:
                 errs.append(_err("style", sev, loc, f"colour {colors_a[ia]} vs {colors_b[ib]} (dE {de:.0f})"))
         for j, (sa, sb) in enumerate(_pair_series("lines", a["lines"], b["lines"])):
-            if (sa["linestyle"], sa["marker"]) != (sb["linestyle"], sb["marker"]):
+            look = ("linestyle", "marker", "drawstyle")  # drawstyle: steps-pre/mid/post move every step
+            if tuple(sa.get(k) for k in look) != tuple(sb.get(k) for k in look):
                 errs.append(_err("style", rules.STYLE_DETAIL, f"{loc}, line {j + 1}", "line style or marker differs"))
     shapes_a, shapes_b = a.get("shapes", []), b.get("shapes", [])
     if len(shapes_a) != len(shapes_b):
@@ -191,10 +204,27 @@ def compare_chart_traces(ref: dict[str, Any], cand: dict[str, Any]) -> list[Judg
     sev = rules.text_severity("suptitle", ref.get("suptitle", ""), cand.get("suptitle", ""))
     if sev:
         errs.append(_err("text", sev, "figure title", f"'{ref.get('suptitle', '')}' vs '{cand.get('suptitle', '')}'"))
-    if sorted(ref.get("texts", [])) != sorted(cand.get("texts", [])):
+    # the suptitle is one of the figure's texts: compared above, not again
+    texts_a = [t for t in ref.get("texts", []) if not (ref.get("suptitle") and t == ref["suptitle"])]
+    texts_b = [t for t in cand.get("texts", []) if not (cand.get("suptitle") and t == cand["suptitle"])]
+    if sorted(texts_a) != sorted(texts_b):
         errs.append(_err("text", rules.TEXT_SEVERITY["annotation"], "figure", "figure texts differ"))
+    legs_a, legs_b = ref.get("legends", []), cand.get("legends", [])
+    if len(legs_a) != len(legs_b):
+        errs.append(_err("structure", rules.STRUCTURE_SEVERITY["legend"], "figure legend",
+                         f"{len(legs_a)} figure legends vs {len(legs_b)}"))
+    for la, lb in zip(legs_a, legs_b):
+        sev = rules.text_severity("legend", " / ".join(la["labels"] + [la.get("title", "")]),
+                                  " / ".join(lb["labels"] + [lb.get("title", "")]))
+        if sev:
+            errs.append(_err("text", sev, "figure legend", f"figure legend {la['labels']} vs {lb['labels']}"))
+        if la.get("loc") != lb.get("loc"):
+            errs.append(_err("style", rules.STYLE_DETAIL, "figure legend", "figure legend position differs"))
     if ref.get("colorbars", 0) != cand.get("colorbars", 0):
         errs.append(_err("structure", rules.STRUCTURE_SEVERITY["colorbar"], "figure", "colorbar count differs"))
+    elif ref.get("colorbar_labels", []) != cand.get("colorbar_labels", []):
+        errs.append(_err("text", rules.TEXT_SEVERITY["ylabel"], "colorbar",
+                         f"colorbar label {ref.get('colorbar_labels')} vs {cand.get('colorbar_labels')}"))
     return errs
 
 

@@ -8,7 +8,8 @@ simple selectors, inherited presentation attributes, ``<use>`` expanded, units c
 representation: its outline as points in canvas percent (0–100 on the larger side), so a ``<rect>``
 and the equivalent ``<path>``/``<polygon>`` are the same element, and a ``<circle>`` is an
 ``<ellipse>`` with equal radii. Colours are the ones seen: fill/stroke opacity and ``opacity`` laid
-over white. Comparison: structure (which elements, which kind of outline), shape (how far the
+over white; a gradient as the mean of its stops; a text's ``<tspan>`` pieces keep their own fills.
+Comparison: structure (which elements, which kind of outline), shape (how far the
 outline moved), style (colours by CIEDE2000, stroke width), text and symbols.
 """
 
@@ -34,7 +35,15 @@ CANVAS = 100.0  # resolved coordinates are percent of the larger canvas side
 SAMPLES = 64
 MAX_ASSIGNMENT = 40_000  # elements² above which differing blocks are paired in order
 _NUM = re.compile(r"-?\d*\.?\d+(?:e-?\d+)?", re.IGNORECASE)
-_TSPAN = re.compile(r"</?(?:\w+:)?tspan\b[^>]*>", re.IGNORECASE)
+_URL = re.compile(r"url\(\s*['\"]?#([^'\")\s]+)")
+# tags end at the first '<' or '>' (XML attribute values hold no '<'): each scan stops at the next tag,
+# so the passes stay linear on hostile input (thousands of '<text' in comments)
+_TSPAN = re.compile(r"</?(?:\w+:)?tspan\b[^<>]*>", re.IGNORECASE)
+_TSPAN_OPEN = re.compile(r"<(?:\w+:)?tspan\b([^<>]*)>", re.IGNORECASE)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_TEXT_TAG = re.compile(r"<(/?)((?:\w+:)?text\b)([^<>]*)>", re.IGNORECASE)
+_FILL = re.compile(r"""(?:\bfill\s*=\s*["']([^"']*)["']|[;"'\s]fill\s*:\s*([^;"']+))""", re.IGNORECASE)
+PIECES = "data-verm-tspan-fills"  # the attribute that carries the tspans' own fills past flattening
 
 
 @dataclass
@@ -51,6 +60,7 @@ class SvgElement:
     stroke_width: float | None
     text: str = ""
     kind: str = ""
+    pieces: tuple[str, ...] = ()  # text: the fill seen on each <tspan> piece, in order
     path: object = field(default=None, repr=False, compare=False)  # resolved svgelements Path, for sampling
     scale: float = field(default=1.0, repr=False, compare=False)
     _samples: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -95,15 +105,57 @@ def _num(value: str | None) -> float:
     return float(m.group(0)) if m else 0.0
 
 
-def _seen(color, raw: str | None, opacity: float) -> str | None:
-    """The colour as seen: None for none/gradients, else the colour with its alpha over white."""
+def _over_white(rgb: list[float], alpha: float) -> str:
+    return "#" + "".join(f"{round(c * alpha + 255 * (1 - alpha)):02x}" for c in rgb)
+
+
+def _seen(color, raw: str | None, opacity: float, paints: dict[str, list[float]] | None = None) -> str | None:
+    """The colour as seen: a gradient as the mean of its stops, None for none/other paint servers,
+    else the colour with its alpha over white."""
+    ref = _URL.search(str(raw)) if raw and "url(" in str(raw) else None
+    if ref is not None:
+        mean = (paints or {}).get(ref.group(1))
+        return _over_white(mean, opacity) if mean is not None and opacity > 0.0 else None
     if color is None or color.value is None or (raw and "url(" in str(raw)):
         return None
     alpha = (color.alpha / 255.0) * opacity
     if alpha <= 0.0:
         return None
-    rgb = [c * alpha + 255 * (1 - alpha) for c in (color.red, color.green, color.blue)]
-    return "#" + "".join(f"{round(v):02x}" for v in rgb)
+    return _over_white([color.red, color.green, color.blue], alpha)
+
+
+def _gradients(root) -> dict[str, list[float]]:
+    """Each gradient's stops averaged (RGB, stop-opacity over white), by id; ``href`` inherits stops.
+    A gradient then reads as one colour: the same stops are the same colour, other stops another."""
+    found: dict[str, tuple[list[float] | None, str | None]] = {}
+    for el in root.iter():
+        if not isinstance(el.tag, str) or not _local(el.tag).endswith("gradient") or not el.get("id"):
+            continue
+        colours = []
+        for stop in el:
+            if not isinstance(stop.tag, str) or _local(stop.tag) != "stop":
+                continue
+            style = dict(kv.split(":", 1) for kv in (stop.get("style") or "").split(";") if ":" in kv)
+            style = {k.strip(): v.strip() for k, v in style.items()}
+            hexa = _color(style.get("stop-color", stop.get("stop-color", "black")))
+            try:
+                alpha = max(0.0, min(1.0, float(style.get("stop-opacity", stop.get("stop-opacity", 1)))))
+            except ValueError:
+                alpha = 1.0
+            if hexa is not None:
+                colours.append([int(hexa[i:i + 2], 16) * alpha + 255 * (1 - alpha) for i in (1, 3, 5)])
+        href = next((v for k, v in el.attrib.items() if _local(k) == "href"), None)
+        found[el.get("id")] = (list(np.mean(colours, axis=0)) if colours else None,
+                               href[1:] if href and href.startswith("#") else None)
+    paints = {}
+    for key, (mean, href) in found.items():
+        seen = {key}
+        while mean is None and href in found and href not in seen:  # stops inherited along href chains
+            seen.add(href)
+            mean, href = found[href]
+        if mean is not None:
+            paints[key] = mean
+    return paints
 
 
 def _outline(path) -> tuple[str, list[float]]:
@@ -136,9 +188,33 @@ def _outline(path) -> tuple[str, list[float]]:
     return kind, points
 
 
+def _tspan_fills(inner: str) -> list[str]:
+    """The fills ('' = inherited, '?' = set by a class or id rule) of the ``<tspan>`` pieces in ``inner``."""
+    fills = []
+    for attrs in _TSPAN_OPEN.findall(inner):
+        found = _FILL.search(" " + attrs)
+        # a piece styled by class or id (a <style> rule this pass does not resolve) is unknown: "?"
+        unknown = re.search(r"\b(?:class|id)\s*=", attrs) is not None
+        fills.append((found.group(1) or found.group(2) or "").strip() if found else "?" if unknown else "")
+    return fills
+
+
 def _flatten_tspans(source: str) -> str:
-    """Text split into ``<tspan>`` pieces reads as one string (positions of the pieces are dropped)."""
-    return _TSPAN.sub("", source)
+    """Text split into ``<tspan>`` pieces reads as one string (positions of the pieces are dropped);
+    the pieces' own fills are kept on the text (``PIECES``), a coloured word being visible."""
+    source = _COMMENT.sub("", source)  # a '<tspan' in a comment is no piece (and its '-->' no tag end)
+    out, last, open_tag = [], 0, None
+    for m in _TEXT_TAG.finditer(source):
+        if not m.group(1):
+            open_tag = None if m.group(3).rstrip().endswith("/") else m  # <text/> holds no pieces
+        elif open_tag is not None:  # a text's close: its open tag gets the pieces' fills
+            fills = _tspan_fills(source[open_tag.end():m.start()])
+            if any(fills):
+                out += [source[last:open_tag.start()], f'<{open_tag.group(2)} {PIECES}="{"|".join(fills)}"',
+                        open_tag.group(3), ">"]
+                last = open_tag.end()
+            open_tag = None
+    return _TSPAN.sub("", "".join(out) + source[last:])
 
 
 def parse_svg(source: str) -> SvgTree:
@@ -146,7 +222,8 @@ def parse_svg(source: str) -> SvgTree:
     import defusedxml.ElementTree as DET
     from svgelements import SVG, Image, Path, Shape, Text
 
-    DET.fromstring(source.encode(), forbid_dtd=True, forbid_entities=True, forbid_external=True)  # safety gate
+    root = DET.fromstring(source.encode(), forbid_dtd=True, forbid_entities=True, forbid_external=True)  # safety gate
+    paints = _gradients(root)
     svg = SVG.parse(io.StringIO(_flatten_tspans(source)), reify=True, width=CANVAS, height=CANVAS)
     width = float(svg.width or CANVAS) if not isinstance(svg.width, str) else CANVAS
     height = float(svg.height or CANVAS) if not isinstance(svg.height, str) else CANVAS
@@ -161,10 +238,13 @@ def parse_svg(source: str) -> SvgTree:
             m = el.transform
             x, y = m.point_in_matrix_space((el.x, el.y)) if m is not None else (el.x, el.y)
             size = float(el.font_size or 16) * (math.sqrt(abs(m.determinant)) if m is not None else 1.0)
-            fill = _seen(el.fill, el.values.get("fill"), opacity)
+            fill = _seen(el.fill, el.values.get("fill"), opacity, paints)
+            pieces = tuple(p if p == "?" else (_color(p) if p else fill) or ""
+                           for p in str(el.values.get(PIECES) or "").split("|"))
             tree.elements.append(SvgElement("text", [float(x) * scale, float(y) * scale, size * scale], fill,
-                                            _seen(el.stroke, el.values.get("stroke"), opacity), None,
-                                            " ".join(el.text.split()), kind="text"))
+                                            _seen(el.stroke, el.values.get("stroke"), opacity, paints), None,
+                                            " ".join(el.text.split()), kind="text",
+                                            pieces=pieces if el.values.get(PIECES) else ()))
         elif isinstance(el, Image):
             # placed by its own frame (svgelements' bbox needs the image data loaded, which we never do)
             w, h = float(el.width or 0), float(el.height or 0)
@@ -179,8 +259,8 @@ def parse_svg(source: str) -> SvgTree:
                 continue
             kind, points = _outline(path)
             fill = None if tag == "line" or kind == "polyline" and len(points) <= 4 else \
-                _seen(el.fill, el.values.get("fill"), opacity)
-            stroke = _seen(el.stroke, el.values.get("stroke"), opacity)
+                _seen(el.fill, el.values.get("fill"), opacity, paints)
+            stroke = _seen(el.stroke, el.values.get("stroke"), opacity, paints)
             if fill is None and stroke is None:
                 continue  # nothing is painted
             width = float(el.stroke_width) * scale if stroke is not None and el.stroke_width is not None else None
@@ -252,7 +332,7 @@ def _signature(e: SvgElement) -> str:
     geometry = [round(v, 1) for v in e.geometry]
     if e.kind == "polygon" and geometry:
         geometry = min(([round(v, 1) for v in g] for g in _closed_alignments(e.geometry)), key=lambda g: g)
-    return f"{e.kind}|{geometry}|{e.fill}|{e.stroke}|{e.stroke_width and round(e.stroke_width, 2)}|{e.text}"
+    return f"{e.kind}|{geometry}|{e.fill}|{e.stroke}|{e.stroke_width and round(e.stroke_width, 2)}|{e.text}|{e.pieces}"
 
 
 def _distance(a: SvgElement, b: SvgElement, size: float) -> float:
@@ -329,6 +409,13 @@ def compare_svgs(ref: SvgTree, cand: SvgTree) -> list[JudgedError]:
         wa, wb = a.stroke_width, b.stroke_width
         if wa is not None and wb is not None and abs(wa - wb) > rules.STROKE_WIDTH_TOLERANCE:
             errs.append(_err("style", rules.STYLE_DETAIL, loc, f"stroke width {wa:.3g} vs {wb:.3g}"))
+        if a.pieces != b.pieces:  # a text without coloured pieces is one piece of its own fill, as long as needed
+            n = max(len(a.pieces), len(b.pieces))
+            fill_a, fill_b = a.pieces or (a.fill or "",) * n, b.pieces or (b.fill or "",) * n
+            sev = max((rules.color_severity(x, y) if x and y else rules.STYLE_SEVERITY["presence"] * (x != y)
+                       for x, y in zip(fill_a, fill_b) if "?" not in (x, y)), default=0)
+            if sev or len(fill_a) != len(fill_b):
+                errs.append(_err("style", sev or rules.STYLE_DETAIL, loc, f"text piece colours {fill_a} vs {fill_b}"))
         sev = rules.text_severity("text", a.text, b.text)
         if sev:
             errs.append(_err("text_symbol", sev, loc, f"'{a.text}' vs '{b.text}'"))
